@@ -1,0 +1,136 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsStaffOrService, acts_for_others
+from catalog.models import Category, Item
+from catalog.selectors import category_list, item_list
+from catalog.services import item_create, item_update
+
+
+class CategoryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+
+
+class ItemOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    category = CategoryOutputSerializer(allow_null=True)
+    brand = serializers.CharField()
+    price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    colour = serializers.CharField()
+    sizes = serializers.ListField(child=serializers.CharField())
+    attributes = serializers.DictField()
+    image_url = serializers.SerializerMethodField()
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_image_url(self, item: Item) -> str | None:
+        return item.image.url if item.image else None
+
+
+class ItemWriteSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    title = serializers.CharField(max_length=300)
+    description = serializers.CharField(required=False, allow_blank=True)
+    category = serializers.PrimaryKeyRelatedField(
+        queryset=Category.objects.all(), required=False, allow_null=True
+    )
+    brand = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+    colour = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    sizes = serializers.ListField(
+        child=serializers.CharField(max_length=20), required=False, max_length=50
+    )
+    attributes = serializers.DictField(required=False)
+    image = serializers.ImageField(required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class ItemPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class CategoryListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=CategoryOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(CategoryOutputSerializer(category_list(), many=True).data)
+
+
+class ItemListApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class FilterSerializer(serializers.Serializer):
+        category = serializers.CharField(required=False, help_text="category id or slug")
+        min_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
+        max_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
+        size = serializers.CharField(required=False)
+        brand = serializers.CharField(required=False)
+        search = serializers.CharField(required=False)
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+    def get_permissions(self) -> list:
+        if self.request.method == "POST":
+            return [IsStaffOrService()]
+        return [AllowAny()]
+
+    @extend_schema(parameters=[FilterSerializer], responses=ItemOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = {k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")}
+        items = item_list(**params, include_inactive=acts_for_others(request.user))
+        paginator = ItemPagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response(ItemOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=ItemWriteSerializer, responses={201: ItemOutputSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = ItemWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if Item.objects.filter(sku=serializer.validated_data["sku"]).exists():
+            raise serializers.ValidationError({"sku": ["An item with this sku exists."]})
+        item = item_create(**serializer.validated_data)
+        return Response(ItemOutputSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+class ItemDetailApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_permissions(self) -> list:
+        if self.request.method == "PATCH":
+            return [IsStaffOrService()]
+        return [AllowAny()]
+
+    @extend_schema(responses=ItemOutputSerializer)
+    def get(self, request: Request, item_id: int) -> Response:
+        visible = item_list(include_inactive=acts_for_others(request.user))
+        item = get_object_or_404(visible, pk=item_id)
+        return Response(ItemOutputSerializer(item).data)
+
+    @extend_schema(request=ItemWriteSerializer, responses=ItemOutputSerializer)
+    def patch(self, request: Request, item_id: int) -> Response:
+        item = get_object_or_404(Item, pk=item_id)
+        serializer = ItemWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        sku = serializer.validated_data.get("sku")
+        if sku and Item.objects.filter(sku=sku).exclude(pk=item.pk).exists():
+            raise serializers.ValidationError({"sku": ["An item with this sku exists."]})
+        item = item_update(item=item, **serializer.validated_data)
+        return Response(ItemOutputSerializer(item).data)

@@ -1,0 +1,38 @@
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils.text import slugify
+
+from catalog.models import Category, Item
+
+
+@transaction.atomic
+def item_create(*, image: UploadedFile | None = None, **fields: Any) -> Item:
+    """Create an item; an image goes to the default storage under a safe name."""
+    item = Item(**fields)
+    if image is not None:
+        item.image = image
+    item.full_clean()
+    item.save()
+    return item
+
+
+@transaction.atomic
+def item_update(*, item: Item, image: UploadedFile | None = None, **fields: Any) -> Item:
+    """Change the given fields of an item."""
+    for name, value in fields.items():
+        setattr(item, name, value)
+    if image is not None:
+        item.image = image
+    item.full_clean()
+    item.save()
+    return item
+
+
+def category_get_or_create(*, name: str) -> Category:
+    """The category of that name, created on first use."""
+    category, _ = Category.objects.get_or_create(
+        name=name, defaults={"slug": slugify(name) or "category"}
+    )
+    return category

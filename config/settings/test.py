@@ -1,0 +1,21 @@
+"""pytest: real PostgreSQL and Redis, with a Redis key prefix of this run's own."""
+
+import os
+import uuid
+
+from .base import *  # noqa: F403
+from .base import CACHES, REST_FRAMEWORK, env
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/picks"),
+}
+PICKS_REDIS_PREFIX = f"picks-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+CACHES["default"]["KEY_PREFIX"] = PICKS_REDIS_PREFIX
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    "anon": "100000/min",
+    "user": "100000/min",
+    "auth": "100000/min",
+    "events": "100000/min",
+}

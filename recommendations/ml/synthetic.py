@@ -1,0 +1,168 @@
+"""A synthetic fashion shop with planted structure: the known answer for tests and benchmarks.
+
+Users belong to taste groups. Group g likes one category, two brands and one colour; its
+items are drawn with a Zipf popularity, so the global popularity order is known too. Users
+swipe right on their group's items and left on the others, buy from their group, and a few
+planted item pairs are usually bought together.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+CATEGORIES = ("Dresses", "Sneakers", "Jackets", "Jeans", "Tops", "Bags", "Boots", "Skirts")
+CATEGORY_NOUNS = ("dress", "sneaker", "jacket", "jeans", "top", "bag", "boots", "skirt")
+BRANDS = (
+    "Aurora", "Basalt", "Cobalt", "Dune", "Ember", "Fjord", "Garnet", "Harbor",
+    "Indigo", "Juniper", "Kestrel", "Lumen", "Meridian", "Nimbus", "Onyx", "Pike",
+)  # fmt: skip
+COLOURS = ("black", "white", "red", "navy", "green", "beige", "grey", "pink")
+SIZES = (("XS", "S", "M", "L", "XL"), ("38", "39", "40", "41", "42", "43", "44"), ("one size",))
+CATEGORY_SIZES = (0, 1, 0, 0, 0, 2, 1, 0)
+CATEGORY_BASE_PRICE = (60.0, 90.0, 140.0, 70.0, 30.0, 110.0, 130.0, 50.0)
+KINDS = ("like", "dislike", "view", "cart", "purchase")
+OWN_KIND_SHARES = (0.55, 0.0, 0.25, 0.12, 0.08)
+OTHER_KIND_SHARES = (0.0, 0.7, 0.3, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class ShopSpec:
+    users: int = 10_000
+    items: int = 2_000
+    events: int = 200_000
+    groups: int = 8
+    own_group_share: float = 0.85
+    orders: int = 0  # 0: one order per 20 events
+    planted_pairs: int = 10
+    pair_share: float = 0.3
+    days: int = 90
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SyntheticShop:
+    """Arrays indexed by item, user, event, order or order line."""
+
+    spec: ShopSpec
+    item_group: npt.NDArray[np.int64]
+    item_category: npt.NDArray[np.int64]
+    item_brand: npt.NDArray[np.int64]
+    item_colour: npt.NDArray[np.int64]
+    item_price: npt.NDArray[np.float64]
+    item_rank: npt.NDArray[np.int64]  # popularity rank inside its group, 0 = most popular
+    user_group: npt.NDArray[np.int64]
+    event_user: npt.NDArray[np.int64]
+    event_item: npt.NDArray[np.int64]
+    event_kind: npt.NDArray[np.int64]  # index into KINDS
+    event_age_seconds: npt.NDArray[np.int64]
+    order_user: npt.NDArray[np.int64]
+    order_age_seconds: npt.NDArray[np.int64]
+    line_order: npt.NDArray[np.int64]
+    line_item: npt.NDArray[np.int64]
+    line_quantity: npt.NDArray[np.int64]
+    pairs: npt.NDArray[np.int64]  # (planted_pairs, 2) item indices
+
+
+def _group_items(spec: ShopSpec, group: npt.NDArray, rank: npt.NDArray) -> npt.NDArray[np.int64]:
+    """Item index of the `rank`-th item of `group` (items are dealt to groups round-robin)."""
+    return rank * spec.groups + group
+
+
+def _group_sizes(spec: ShopSpec) -> npt.NDArray[np.int64]:
+    return np.array([len(range(g, spec.items, spec.groups)) for g in range(spec.groups)])
+
+
+def _zipf_ranks(rng: np.random.Generator, sizes: npt.NDArray, exponent: float = 0.9) -> npt.NDArray:
+    """One popularity-weighted rank per entry of `sizes` (the size of the group drawn from)."""
+    out = np.empty(len(sizes), dtype=np.int64)
+    for size in np.unique(sizes):
+        where = np.flatnonzero(sizes == size)
+        weights = 1.0 / np.arange(1, size + 1) ** exponent
+        out[where] = rng.choice(size, size=len(where), p=weights / weights.sum())
+    return out
+
+
+def _catalog(spec: ShopSpec, rng: np.random.Generator) -> dict[str, npt.NDArray]:
+    n, g = spec.items, np.arange(spec.items) % spec.groups
+    own_category = g % len(CATEGORIES)
+    category = np.where(rng.random(n) < 0.9, own_category, rng.integers(0, len(CATEGORIES), n))
+    own_brand = (2 * g + rng.integers(0, 2, n)) % len(BRANDS)
+    brand = np.where(rng.random(n) < 0.85, own_brand, rng.integers(0, len(BRANDS), n))
+    colour = np.where(rng.random(n) < 0.7, g % len(COLOURS), rng.integers(0, len(COLOURS), n))
+    base = np.asarray(CATEGORY_BASE_PRICE)[category]
+    price = np.round(base * rng.lognormal(0.0, 0.35, n), 2)
+    return {
+        "item_group": g,
+        "item_category": category,
+        "item_brand": brand,
+        "item_colour": colour,
+        "item_price": price,
+        "item_rank": np.arange(n) // spec.groups,
+    }
+
+
+def _events(spec: ShopSpec, rng: np.random.Generator, user_group: npt.NDArray) -> dict:
+    sizes = _group_sizes(spec)
+    activity = rng.lognormal(0.0, 0.6, spec.users)
+    user = rng.choice(spec.users, size=spec.events, p=activity / activity.sum())
+    own = rng.random(spec.events) < spec.own_group_share
+    group = np.where(
+        own,
+        user_group[user],
+        (user_group[user] + rng.integers(1, spec.groups, spec.events)) % spec.groups,
+    )
+    rank = _zipf_ranks(rng, sizes[group])
+    kind = np.where(
+        own,
+        rng.choice(len(KINDS), size=spec.events, p=OWN_KIND_SHARES),
+        rng.choice(len(KINDS), size=spec.events, p=OTHER_KIND_SHARES),
+    )
+    return {
+        "event_user": user,
+        "event_item": _group_items(spec, group, rank),
+        "event_kind": kind,
+        "event_age_seconds": rng.integers(0, spec.days * 86_400, spec.events),
+    }
+
+
+def _orders(spec: ShopSpec, rng: np.random.Generator, user_group: npt.NDArray) -> dict:
+    sizes = _group_sizes(spec)
+    n_orders = spec.orders or max(spec.events // 20, 1)
+    pair_group = rng.integers(0, spec.groups, spec.planted_pairs)
+    pair_rank = rng.choice(np.arange(5, max(sizes.min(), 7) - 1), size=(spec.planted_pairs, 2))
+    pair_rank[:, 1] = np.where(
+        pair_rank[:, 0] == pair_rank[:, 1], pair_rank[:, 1] + 1, pair_rank[:, 1]
+    )
+    pairs = _group_items(spec, pair_group[:, None], pair_rank)
+    order_user = rng.integers(0, spec.users, n_orders)
+    basket_size = 1 + rng.poisson(1.5, n_orders)
+    line_order = np.repeat(np.arange(n_orders), basket_size)
+    group = user_group[order_user][line_order]
+    line_item = _group_items(spec, group, _zipf_ranks(rng, sizes[group]))
+    with_pair = np.flatnonzero(rng.random(n_orders) < spec.pair_share)
+    chosen = pairs[rng.integers(0, spec.planted_pairs, len(with_pair))]
+    line_order = np.concatenate([line_order, np.repeat(with_pair, 2)])
+    line_item = np.concatenate([line_item, chosen.ravel()])
+    keep = np.unique(np.stack([line_order, line_item], axis=1), axis=0)
+    return {
+        "order_user": order_user,
+        "order_age_seconds": rng.integers(0, spec.days * 86_400, n_orders),
+        "line_order": keep[:, 0],
+        "line_item": keep[:, 1],
+        "line_quantity": 1 + rng.poisson(0.5, len(keep)),
+        "pairs": pairs,
+    }
+
+
+def make_shop(spec: ShopSpec) -> SyntheticShop:
+    """Draw a whole shop from `spec`; the same seed gives the same shop."""
+    rng = np.random.default_rng(spec.seed)
+    user_group = np.arange(spec.users) % spec.groups
+    return SyntheticShop(
+        spec=spec,
+        user_group=user_group,
+        **_catalog(spec, rng),
+        **_events(spec, rng, user_group),
+        **_orders(spec, rng, user_group),
+    )

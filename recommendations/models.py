@@ -1,0 +1,130 @@
+from django.conf import settings
+from django.db import models
+
+from catalog.models import Item
+
+
+class Interaction(models.Model):
+    """One event of a user on an item: a swipe, a view, a cart add or a purchase."""
+
+    class Kind(models.TextChoices):
+        LIKE = "like", "like (right swipe)"
+        DISLIKE = "dislike", "dislike (left swipe)"
+        VIEW = "view", "view"
+        CART = "cart", "add to cart"
+        PURCHASE = "purchase", "purchase"
+
+    SWIPES = (Kind.LIKE, Kind.DISLIKE)
+
+    event_id = models.UUIDField(null=True, blank=True, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.FloatField(null=True, blank=True, help_text="an explicit rating, if any")
+    occurred_at = models.DateTimeField(help_text="when the client says it happened")
+    received_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, help_text="when Picks stored it (the watermark)"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind} {self.item_id}"
+
+
+class Order(models.Model):
+    """An invoice; `customer` is empty for a guest order."""
+
+    invoice_no = models.CharField(max_length=32, unique=True)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    country = models.CharField(max_length=64, blank=True)
+    ordered_at = models.DateTimeField(db_index=True)
+    is_cancelled = models.BooleanField(default=False)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.invoice_no
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveIntegerField()
+    item = models.ForeignKey(Item, on_delete=models.CASCADE)
+    quantity = models.IntegerField(help_text="negative on a cancellation")
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_no"], name="order_line_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}/{self.line_no}"
+
+
+class BatchMetadata(models.Model):
+    """How far an incremental job has read."""
+
+    job_name = models.CharField(max_length=64, unique=True)
+    watermark = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "batch_metadata"
+        verbose_name_plural = "batch metadata"
+
+    def __str__(self) -> str:
+        return f"{self.job_name} @ {self.watermark}"
+
+
+class UserProductInteraction(models.Model):
+    """A user's aggregated affinity for an item, what the models train on."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    product = models.ForeignKey(Item, on_delete=models.CASCADE)
+    score = models.FloatField()
+    last_updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "user_product_interactions"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "product"], name="user_product_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.product_id} {self.score:.2f}"
+
+
+class ModelRun(models.Model):
+    """One training run: what went in, how it scored, and whether it was published."""
+
+    class Kind(models.TextChoices):
+        ALS = "als", "implicit ALS"
+        MF = "mf", "PyTorch MF"
+        BASKET = "basket", "FP-Growth rules"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    params = models.JSONField(default=dict)
+    data_size = models.JSONField(default=dict)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    metrics = models.JSONField(default=dict)
+    trials = models.JSONField(default=list, blank=True)
+    artifact_name = models.CharField(max_length=255, blank=True)
+    published = models.BooleanField(default=False)
+    decision = models.CharField(max_length=255, blank=True, help_text="why it was (not) published")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.status}"

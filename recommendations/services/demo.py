@@ -1,0 +1,160 @@
+"""`generate_demo_data`: the synthetic shop of `ml.synthetic` written into the database."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import User
+from catalog.models import Category, Item
+from recommendations.ml.synthetic import (
+    BRANDS,
+    CATEGORIES,
+    CATEGORY_NOUNS,
+    CATEGORY_SIZES,
+    COLOURS,
+    KINDS,
+    SIZES,
+    ShopSpec,
+    SyntheticShop,
+    make_shop,
+)
+from recommendations.models import Interaction, Order, OrderLine
+from recommendations.services.progress import log_step
+
+DEMO_SKU_PREFIX = "DEMO-"
+MATERIALS = ("cotton", "linen", "wool", "denim", "leather", "silk", "canvas", "suede")
+BATCH = 5000
+
+
+class DemoDataExists(Exception):
+    """The demo shop is already in the database."""
+
+
+@dataclass(frozen=True)
+class DemoShop:
+    """The planted shop and the database ids of its users and items (index -> pk)."""
+
+    shop: SyntheticShop
+    user_ids: npt.NDArray[np.int64]
+    item_ids: npt.NDArray[np.int64]
+
+    def items_of_group(self, group: int) -> set[int]:
+        return set(self.item_ids[self.shop.item_group == group].tolist())
+
+    def group_of_user(self, user_id: int) -> int:
+        return int(self.shop.user_group[np.flatnonzero(self.user_ids == user_id)[0]])
+
+
+def _items(shop: SyntheticShop, rng: np.random.Generator) -> list[Item]:
+    categories = {
+        name: Category.objects.get_or_create(name=name, defaults={"slug": slugify(name)})[0]
+        for name in CATEGORIES
+    }
+    items = []
+    for i in range(shop.spec.items):
+        category = CATEGORIES[shop.item_category[i]]
+        brand, colour = BRANDS[shop.item_brand[i]], COLOURS[shop.item_colour[i]]
+        material = MATERIALS[rng.integers(len(MATERIALS))]
+        noun = CATEGORY_NOUNS[shop.item_category[i]]
+        items.append(
+            Item(
+                sku=f"{DEMO_SKU_PREFIX}{i:06d}",
+                title=f"{brand} {colour} {material} {noun}",
+                description=f"A {colour} {noun} in {material} by {brand}.",
+                category=categories[category],
+                brand=brand,
+                colour=colour,
+                price=Decimal(str(shop.item_price[i])),
+                sizes=list(SIZES[CATEGORY_SIZES[shop.item_category[i]]]),
+                attributes={"material": material},
+            )
+        )
+    return Item.objects.bulk_create(items, batch_size=BATCH)
+
+
+def _users(shop: SyntheticShop) -> list[User]:
+    users = [
+        User(username=f"demo-{i}", external_id=f"demo-{i}", password="!")
+        for i in range(shop.spec.users)
+    ]
+    return User.objects.bulk_create(users, batch_size=BATCH)
+
+
+def _interactions(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDArray) -> None:
+    now = timezone.now()
+    for start in range(0, shop.spec.events, BATCH):
+        part = slice(start, start + BATCH)
+        Interaction.objects.bulk_create(
+            Interaction(
+                user_id=u,
+                item_id=i,
+                kind=KINDS[k],
+                occurred_at=now - timedelta(seconds=int(age)),
+            )
+            for u, i, k, age in zip(
+                user_ids[shop.event_user[part]].tolist(),
+                item_ids[shop.event_item[part]].tolist(),
+                shop.event_kind[part].tolist(),
+                shop.event_age_seconds[part].tolist(),
+                strict=True,
+            )
+        )
+
+
+def _orders(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDArray) -> None:
+    now = timezone.now()
+    orders = Order.objects.bulk_create(
+        (
+            Order(
+                invoice_no=f"{DEMO_SKU_PREFIX}{n:07d}",
+                customer_id=int(user_ids[u]),
+                country="Demo",
+                ordered_at=now - timedelta(seconds=int(age)),
+            )
+            for n, (u, age) in enumerate(zip(shop.order_user, shop.order_age_seconds, strict=True))
+        ),
+        batch_size=BATCH,
+    )
+    order_ids = np.array([o.pk for o in orders])
+    line_no = np.ones(len(shop.line_order), dtype=np.int64)
+    starts = np.r_[True, shop.line_order[1:] != shop.line_order[:-1]]
+    for n in range(1, len(line_no)):
+        line_no[n] = 1 if starts[n] else line_no[n - 1] + 1
+    OrderLine.objects.bulk_create(
+        (
+            OrderLine(
+                order_id=int(order_ids[o]),
+                line_no=int(n),
+                item_id=int(item_ids[i]),
+                quantity=int(q),
+                unit_price=Decimal(str(shop.item_price[i])),
+            )
+            for o, n, i, q in zip(
+                shop.line_order, line_no, shop.line_item, shop.line_quantity, strict=True
+            )
+        ),
+        batch_size=BATCH,
+    )
+
+
+@transaction.atomic
+def generate_demo_data(*, spec: ShopSpec) -> DemoShop:
+    """Write the planted shop; refuses to write it twice."""
+    if Item.objects.filter(sku__startswith=DEMO_SKU_PREFIX).exists():
+        raise DemoDataExists("the demo shop is already loaded")
+    shop = make_shop(spec)
+    rng = np.random.default_rng(spec.seed + 1)
+    item_ids = np.array([item.pk for item in _items(shop, rng)])
+    user_ids = np.array([user.pk for user in _users(shop)])
+    log_step("generate_demo_data", "catalog", items=len(item_ids), users=len(user_ids))
+    _interactions(shop, user_ids, item_ids)
+    log_step("generate_demo_data", "events", events=spec.events)
+    _orders(shop, user_ids, item_ids)
+    log_step("generate_demo_data", "orders", lines=len(shop.line_item))
+    return DemoShop(shop=shop, user_ids=user_ids, item_ids=item_ids)

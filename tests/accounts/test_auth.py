@@ -1,0 +1,60 @@
+import pytest
+
+from accounts.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_user_registers_logs_in_refreshes_and_sees_themselves(api):
+    registered = api.post(
+        "/api/auth/register/",
+        {"username": "ada", "password": "correct-horse-battery", "email": "ada@example.com"},
+    )
+    assert registered.status_code == 201, registered.json()
+    assert registered.json()["username"] == "ada"
+
+    login = api.post("/api/auth/token/", {"username": "ada", "password": "correct-horse-battery"})
+    assert login.status_code == 200
+    tokens = login.json()
+
+    refreshed = api.post("/api/auth/token/refresh/", {"refresh": tokens["refresh"]})
+    assert refreshed.status_code == 200
+    access = refreshed.json()["access"]
+
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    me = api.get("/api/auth/me/")
+    assert me.status_code == 200
+    assert me.json()["username"] == "ada"
+    assert me.json()["is_service"] is False
+
+
+def test_registering_a_taken_username_is_a_400_naming_the_field(api, user):
+    response = api.post(
+        "/api/auth/register/", {"username": user.username, "password": "correct-horse-battery"}
+    )
+    assert response.status_code == 400
+    assert "username" in response.json()["errors"]
+
+
+def test_a_weak_password_is_refused_and_no_account_is_made(api):
+    response = api.post("/api/auth/register/", {"username": "bob", "password": "123"})
+    assert response.status_code == 400
+    assert "password" in response.json()["errors"]
+    assert not User.objects.filter(username="bob").exists()
+
+
+def test_wrong_password_gets_401_json(api, user):
+    response = api.post("/api/auth/token/", {"username": user.username, "password": "nope"})
+    assert response.status_code == 401
+    assert response.json()["code"]
+
+
+def test_me_without_a_token_is_401(api):
+    assert api.get("/api/auth/me/").status_code == 401
+
+
+def test_a_malformed_token_is_401_not_500(api):
+    api.credentials(HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    response = api.get("/api/auth/me/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_not_valid"

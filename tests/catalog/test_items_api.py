@@ -1,0 +1,123 @@
+import io
+from decimal import Decimal
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from catalog.models import Item
+from tests.factories import CategoryFactory, ItemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def ids(response) -> list[int]:
+    return [row["id"] for row in response.json()["results"]]
+
+
+@pytest.fixture
+def shelf():
+    dresses, shoes = CategoryFactory(name="Dresses"), CategoryFactory(name="Sneakers")
+    return {
+        "cheap_dress": ItemFactory(category=dresses, price=Decimal("20"), sizes=["S", "M"]),
+        "dear_dress": ItemFactory(
+            category=dresses, price=Decimal("200"), sizes=["L"], brand="Basalt"
+        ),
+        "sneaker": ItemFactory(
+            category=shoes, price=Decimal("90"), sizes=["42"], title="Trail runner"
+        ),
+        "hidden": ItemFactory(category=dresses, price=Decimal("25"), is_active=False),
+    }
+
+
+def test_the_item_list_filters_by_category_price_size_brand_and_search(api, shelf):
+    assert ids(api.get("/api/items/", {"category": "dresses"})) == [
+        shelf["cheap_dress"].id,
+        shelf["dear_dress"].id,
+    ]
+    assert ids(api.get("/api/items/", {"max_price": "100"})) == [
+        shelf["cheap_dress"].id,
+        shelf["sneaker"].id,
+    ]
+    assert ids(api.get("/api/items/", {"min_price": "50", "max_price": "100"})) == [
+        shelf["sneaker"].id
+    ]
+    assert ids(api.get("/api/items/", {"size": "L"})) == [shelf["dear_dress"].id]
+    assert ids(api.get("/api/items/", {"brand": "basalt"})) == [shelf["dear_dress"].id]
+    assert ids(api.get("/api/items/", {"search": "trail"})) == [shelf["sneaker"].id]
+
+
+def test_a_deactivated_item_is_hidden_from_shoppers(api, shelf):
+    assert shelf["hidden"].id not in ids(api.get("/api/items/"))
+    assert api.get(f"/api/items/{shelf['hidden'].id}/").status_code == 404
+
+
+def test_the_item_list_is_paginated(api):
+    ItemFactory.create_batch(25)
+    first = api.get("/api/items/").json()
+    assert first["count"] == 25
+    assert len(first["results"]) == 20
+    assert len(api.get("/api/items/", {"page": 2}).json()["results"]) == 5
+
+
+def test_a_bad_filter_value_is_a_400(api):
+    response = api.get("/api/items/", {"min_price": "cheap"})
+    assert response.status_code == 400
+    assert "min_price" in response.json()["errors"]
+
+
+def test_shoppers_cannot_create_items(user_client):
+    response = user_client.post("/api/items/", {"sku": "X1", "title": "x", "price": "1.00"})
+    assert response.status_code == 403
+    assert not Item.objects.filter(sku="X1").exists()
+
+
+def test_a_service_account_creates_an_item_with_an_image_served_by_url(
+    service_client, tmp_path, settings
+):
+    settings.MEDIA_ROOT = str(tmp_path)
+    category = CategoryFactory(name="Bags")
+    image = SimpleUploadedFile("../../evil name.png", png_bytes(), content_type="image/png")
+    response = service_client.post(
+        "/api/items/",
+        {
+            "sku": "BAG-1",
+            "title": "Tote",
+            "price": "35.00",
+            "category": category.id,
+            "image": image,
+        },
+        format="multipart",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["image_url"].startswith("/media/items/")
+    assert "evil" not in body["image_url"]
+    stored = Item.objects.get(sku="BAG-1").image.name
+    assert default_storage.exists(stored)
+
+
+def test_a_service_account_updates_and_deactivates_an_item(service_client, api):
+    item = ItemFactory(price=Decimal("10"))
+    response = service_client.patch(
+        f"/api/items/{item.id}/", {"price": "12.50", "is_active": False}
+    )
+    assert response.status_code == 200, response.json()
+    item.refresh_from_db()
+    assert item.price == Decimal("12.50")
+    assert item.is_active is False
+    assert api.get(f"/api/items/{item.id}/").status_code == 404
+
+
+def test_a_duplicate_sku_is_a_400(service_client):
+    ItemFactory(sku="DUP")
+    response = service_client.post("/api/items/", {"sku": "DUP", "title": "x", "price": "1.00"})
+    assert response.status_code == 400
+    assert "sku" in response.json()["errors"]
