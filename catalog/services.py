@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from catalog.models import Category, Item
+from recommendations.services.publish import refresh_item_card
 
 
 @transaction.atomic
@@ -15,6 +16,7 @@ def item_create(*, image: UploadedFile | None = None, **fields: Any) -> Item:
         item.image = image
     item.full_clean()
     item.save()
+    transaction.on_commit(lambda: refresh_item_card(item))
     return item
 
 
@@ -27,6 +29,7 @@ def item_update(*, item: Item, image: UploadedFile | None = None, **fields: Any)
         item.image = image
     item.full_clean()
     item.save()
+    transaction.on_commit(lambda: refresh_item_card(item))
     return item
 
 

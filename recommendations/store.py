@@ -1,12 +1,37 @@
 """The only module that knows Redis key names, versions and serialisation.
 
-Every key starts with ``settings.PICKS_REDIS_PREFIX`` so that a test run, a staging copy and
-production can share one Redis without touching each other's keys.
+Every key starts with ``settings.PICKS_REDIS_PREFIX``. Lists are published as a whole: a job
+writes a new version of a family's keys (``{prefix}:v{n}:...``), then one pointer
+(``{prefix}:live:{family}``) switches to it; readers resolve the pointer, so they never see
+half a list, and a job that dies before the switch leaves the old version serving. The
+version before the live one is kept for rollback; older ones are deleted on the next publish.
 """
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import orjson
 from django.conf import settings
 from django_redis import get_redis_connection
 from redis import Redis
+
+TOP_BUYS = "top_buys"
+GLOBAL = "global"
+BOUGHT_TOGETHER = "bought_together"
+FAMILIES = (TOP_BUYS, GLOBAL, BOUGHT_TOGETHER)
+GLOBAL_TOP_BUYS = "top_buys"
+GLOBAL_TRENDING = "trending"
+
+
+@dataclass(frozen=True)
+class Entry:
+    item_id: int
+    score: float
+
+
+class NothingToRollBack(Exception):
+    """No earlier version of the family is kept."""
 
 
 def _redis() -> Redis:
@@ -17,29 +42,216 @@ def _key(*parts: object) -> str:
     return ":".join([settings.PICKS_REDIS_PREFIX, *map(str, parts)])
 
 
+def _list_parts(family: str, owner: object) -> tuple[object, ...]:
+    """Logical name of one list inside a version, e.g. ('user', 7, 'top_buys')."""
+    if family == TOP_BUYS:
+        return ("user", owner, "top_buys")
+    if family == BOUGHT_TOGETHER:
+        return ("product", owner, "bought_together")
+    return ("global", owner)
+
+
 def ping() -> None:
     """Raise a RedisError if the store does not answer."""
     _redis().ping()
 
 
+# ---- publishing -----------------------------------------------------------------------
+
+
+class Publication:
+    """One new version of a family being written; invisible until `commit`."""
+
+    def __init__(self, family: str, *, batch_keys: int = 2000) -> None:
+        self.family = family
+        self.redis = _redis()
+        self.version = int(self.redis.incr(_key("version_seq")))
+        self.redis.sadd(_key("versions", family), self.version)
+        self.batch_keys = batch_keys
+        self.pipe = self.redis.pipeline(transaction=False)
+        self.pending = 0
+        self.lists = 0
+
+    def put(self, owner: object, entries: Iterable[tuple[int, float]]) -> None:
+        """Write one ranked list (item id, score); an empty list writes nothing."""
+        mapping = {str(item): float(score) for item, score in entries}
+        if not mapping:
+            return
+        self.pipe.zadd(_key(f"v{self.version}", *_list_parts(self.family, owner)), mapping)
+        self.pending += 1
+        self.lists += 1
+        if self.pending >= self.batch_keys:
+            self.flush()
+
+    def flush(self) -> None:
+        self.pipe.execute()
+        self.pending = 0
+
+    def commit(self, **meta: object) -> None:
+        """Switch readers to this version; keep the one before for rollback."""
+        self.flush()
+        meta_key = _key("meta", self.family, self.version)
+        self.redis.set(
+            meta_key, orjson.dumps({**meta, "lists": self.lists, "version": self.version})
+        )
+        live, previous = _key("live", self.family), _key("previous", self.family)
+        old = self.redis.get(live)
+        swap = self.redis.pipeline(transaction=True)
+        if old is not None:
+            swap.set(previous, old)
+        swap.set(live, self.version)
+        swap.execute()
+        keep = {self.version, int(old)} if old is not None else {self.version}
+        _delete_versions(self.family, keep=keep)
+
+    def abort(self) -> None:
+        """Drop whatever this version wrote."""
+        self.pipe.reset()
+        _delete_version(self.family, self.version)
+
+
+@contextmanager
+def publishing(family: str) -> Iterator[Publication]:
+    """Write a new version inside the block; it goes live only if the block ends cleanly.
+
+    The caller commits with `publication.commit(...)`; an exception (or no commit) leaves the
+    live version as it was and removes the partial one.
+    """
+    publication = Publication(family)
+    try:
+        yield publication
+    except BaseException:
+        publication.abort()
+        raise
+
+
+def _scan_delete(redis: Redis, pattern: str) -> int:
+    deleted, batch = 0, []
+    for key in redis.scan_iter(match=pattern, count=2000):
+        batch.append(key)
+        if len(batch) >= 2000:
+            deleted += redis.unlink(*batch)
+            batch = []
+    if batch:
+        deleted += redis.unlink(*batch)
+    return deleted
+
+
+def _delete_version(family: str, version: int) -> None:
+    redis = _redis()
+    _scan_delete(redis, _key(f"v{version}", "*"))
+    redis.delete(_key("meta", family, version))
+    redis.srem(_key("versions", family), version)
+
+
+def _delete_versions(family: str, *, keep: set[int]) -> None:
+    """Delete every version of `family` not in `keep` (also those of jobs that died)."""
+    for raw in _redis().smembers(_key("versions", family)):
+        if int(raw) not in keep:
+            _delete_version(family, int(raw))
+
+
+def rollback(family: str) -> int:
+    """Serve the previous version again (the current one becomes the previous); its number."""
+    redis = _redis()
+    live, previous = _key("live", family), _key("previous", family)
+    old = redis.get(previous)
+    if old is None:
+        raise NothingToRollBack(f"no earlier version of {family} is kept")
+    current = redis.get(live)
+    swap = redis.pipeline(transaction=True)
+    swap.set(live, old)
+    if current is not None:
+        swap.set(previous, current)
+    swap.execute()
+    return int(old)
+
+
+def live_version(family: str) -> int | None:
+    """The version readers see now, if any."""
+    raw = _redis().get(_key("live", family))
+    return int(raw) if raw is not None else None
+
+
+def version_meta(family: str) -> dict:
+    """What the live version's job recorded (built_at, lists, model run ...)."""
+    version = live_version(family)
+    if version is None:
+        return {}
+    raw = _redis().get(_key("meta", family, version))
+    return orjson.loads(raw) if raw else {}
+
+
+# ---- reading lists ------------------------------------------------------------------------
+
+
+def read_list(family: str, owner: object, *, limit: int) -> list[Entry]:
+    """The live version of one list, best first; empty when there is none."""
+    redis = _redis()
+    version = redis.get(_key("live", family))
+    if version is None:
+        return []
+    key = _key(f"v{version.decode()}", *_list_parts(family, owner))
+    rows = redis.zrevrange(key, 0, limit - 1, withscores=True)
+    return [Entry(item_id=int(item), score=score) for item, score in rows]
+
+
+def read_top_buys(*, user_id: int, limit: int) -> list[Entry]:
+    return read_list(TOP_BUYS, user_id, limit=limit)
+
+
+def read_global(name: str, *, limit: int) -> list[Entry]:
+    return read_list(GLOBAL, name, limit=limit)
+
+
+def read_bought_together(*, item_id: int, limit: int) -> list[Entry]:
+    return read_list(BOUGHT_TOGETHER, item_id, limit=limit)
+
+
+# ---- item cards (current state, not versioned: a catalog change shows at once) ---------------
+
+
+def write_cards(cards: Iterable[dict], *, batch_keys: int = 5000) -> int:
+    """Store item cards (each has an `id`); how many were written."""
+    pipe, written = _redis().pipeline(transaction=False), 0
+    for card in cards:
+        pipe.set(_key("card", card["id"]), orjson.dumps(card))
+        written += 1
+        if written % batch_keys == 0:
+            pipe.execute()
+    pipe.execute()
+    return written
+
+
+def delete_cards(item_ids: Iterable[int]) -> None:
+    """Remove cards of items that must no longer be shown."""
+    keys = [_key("card", i) for i in item_ids]
+    for start in range(0, len(keys), 5000):
+        _redis().unlink(*keys[start : start + 5000])
+
+
+def card_ids() -> set[int]:
+    """Ids of every item with a card."""
+    prefix = _key("card", "")
+    return {
+        int(k.decode()[len(prefix) :]) for k in _redis().scan_iter(match=prefix + "*", count=5000)
+    }
+
+
+def read_cards(item_ids: list[int]) -> dict[int, dict]:
+    """Cards of the given items that have one."""
+    if not item_ids:
+        return {}
+    raw = _redis().mget([_key("card", i) for i in item_ids])
+    return {i: orjson.loads(r) for i, r in zip(item_ids, raw, strict=True) if r is not None}
+
+
+# ---- per-user live state ---------------------------------------------------------------------
+
+
 def seen_items(*, user_id: int) -> set[int]:
     """Items the user swiped or bought, which the deck never shows again."""
     return {int(i) for i in _redis().smembers(_key("user", user_id, "seen"))}
-
-
-def delete_prefix() -> int:
-    """Delete every key under this prefix (SCAN + DEL, never FLUSHDB); the count comes back."""
-    redis = _redis()
-    deleted = 0
-    batch: list[bytes] = []
-    for key in redis.scan_iter(match=f"{settings.PICKS_REDIS_PREFIX}:*", count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            deleted += redis.delete(*batch)
-            batch = []
-    if batch:
-        deleted += redis.delete(*batch)
-    return deleted
 
 
 def add_seen_many(*, seen: dict[int, set[int]]) -> None:
@@ -49,3 +261,36 @@ def add_seen_many(*, seen: dict[int, set[int]]) -> None:
         if item_ids:
             pipe.sadd(_key("user", user_id, "seen"), *item_ids)
     pipe.execute()
+
+
+# ---- locks -------------------------------------------------------------------------------------
+
+
+_EXTEND_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_DELETE_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def acquire_lock(name: str, *, token: str, ttl_seconds: int) -> bool:
+    """Take a lock that expires by itself (a killed holder cannot keep it)."""
+    return bool(_redis().set(_key("lock", name), token, nx=True, ex=ttl_seconds))
+
+
+def refresh_lock(name: str, *, token: str, ttl_seconds: int) -> bool:
+    """Extend the lock if we still hold it."""
+    return bool(_redis().eval(_EXTEND_IF_OWNER, 1, _key("lock", name), token, ttl_seconds))
+
+
+def release_lock(name: str, *, token: str) -> None:
+    """Give the lock back if we still hold it."""
+    _redis().eval(_DELETE_IF_OWNER, 1, _key("lock", name), token)
+
+
+def delete_prefix() -> int:
+    """Delete every key under this prefix (SCAN + UNLINK, never FLUSHDB); the count comes back."""
+    return _scan_delete(_redis(), f"{settings.PICKS_REDIS_PREFIX}:*")

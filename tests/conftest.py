@@ -1,6 +1,8 @@
+import shutil
 import socket
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -10,8 +12,15 @@ from tests.factories import UserFactory
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _redis_keys_of_this_run_are_removed():
+def _redis_keys_and_files_of_this_run_are_removed():
     """Leave the shared Redis as we found it: only our prefix is ever written, and it goes."""
+    yield
+    store.delete_prefix()
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _each_test_starts_with_an_empty_store():
     yield
     store.delete_prefix()
 

@@ -121,6 +121,19 @@ STORAGES = {
 ARTIFACT_PREFIX = env("ARTIFACT_PREFIX", default="artifacts")
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
 
+# Batch jobs. Weights turn events into the aggregated score (dislikes and refunds subtract).
+PICKS_EVENT_WEIGHTS = {
+    "purchase": env.float("WEIGHT_PURCHASE", default=4.0),
+    "cart": env.float("WEIGHT_CART", default=2.0),
+    "like": env.float("WEIGHT_LIKE", default=1.5),
+    "view": env.float("WEIGHT_VIEW", default=0.5),
+    "dislike": env.float("WEIGHT_DISLIKE", default=-2.0),
+}
+# Rows stored in the last seconds may still be in open transactions; the watermark stays behind.
+PICKS_WATERMARK_LAG_SECONDS = env.int("WATERMARK_LAG_SECONDS", default=5)
+PICKS_LIST_LENGTH = env.int("LIST_LENGTH", default=100)
+PICKS_PIPELINE_LOCK_SECONDS = env.int("PIPELINE_LOCK_SECONDS", default=600)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",

@@ -4,7 +4,7 @@ import os
 import uuid
 
 from .base import *  # noqa: F403
-from .base import CACHES, REST_FRAMEWORK, env
+from .base import BASE_DIR, CACHES, REST_FRAMEWORK, env
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/picks"),
@@ -19,3 +19,5 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "auth": "100000/min",
     "events": "100000/min",
 }
+PICKS_WATERMARK_LAG_SECONDS = 0
+MEDIA_ROOT = str(BASE_DIR / "var" / f"test-media-{os.getpid()}")

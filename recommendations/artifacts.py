@@ -1,0 +1,35 @@
+"""Pickled model artifacts in and out of Django's default storage (local var/ or S3)."""
+
+import pickle
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+
+class ArtifactMissing(Exception):
+    """The named artifact is not in storage."""
+
+
+def save(*, kind: str, obj: object) -> str:
+    """Pickle `obj` under a new, time-stamped name; the stored name comes back."""
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
+    name = f"{settings.ARTIFACT_PREFIX}/{kind}/{kind}-{stamp}.pkl"
+    return default_storage.save(
+        name, ContentFile(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    )
+
+
+def load(name: str) -> object:
+    """Unpickle a stored artifact. Only artifacts this service wrote are ever loaded."""
+    if not name or not default_storage.exists(name):
+        raise ArtifactMissing(name)
+    with default_storage.open(name, "rb") as f:
+        return pickle.loads(f.read())  # our own artifacts, never user uploads
+
+
+def delete(name: str) -> None:
+    """Remove an artifact that no model run refers to any more."""
+    if name and default_storage.exists(name):
+        default_storage.delete(name)

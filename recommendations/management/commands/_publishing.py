@@ -1,0 +1,25 @@
+"""The shared shell of the list-publishing commands."""
+
+from collections.abc import Callable
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommendations.artifacts import ArtifactMissing
+from recommendations.services.lists import PublishResult
+from recommendations.services.training import NoServedModel
+
+
+class PublishCommand(BaseCommand):
+    job: Callable[..., PublishResult]
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--n", type=int, default=None, help="entries per list")
+
+    def handle(self, *args: object, n: int | None, **options: object) -> None:
+        if n is not None and n < 1:
+            raise CommandError("--n must be at least 1")
+        try:
+            result = type(self).job(n=n)
+        except (NoServedModel, ArtifactMissing, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"published {result.lists} lists as version {result.version}")

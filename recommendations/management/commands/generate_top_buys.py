@@ -1,0 +1,7 @@
+from recommendations.management.commands._publishing import PublishCommand
+from recommendations.services.lists import generate_top_buys
+
+
+class Command(PublishCommand):
+    help = "Publish every user's top buys from the served ALS model."
+    job = staticmethod(generate_top_buys)

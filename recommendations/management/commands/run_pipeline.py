@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommendations.artifacts import ArtifactMissing
+from recommendations.services.pipeline import PipelineLocked, run_pipeline
+from recommendations.services.training import NoServedModel, NoTrainingData
+
+
+class Command(BaseCommand):
+    help = "Run every batch job in order under a lock (cron runs this)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tune", type=int, default=0, help="ALS random-search trials")
+        parser.add_argument("--force", action="store_true", help="publish models even if worse")
+
+    def handle(self, *args: object, tune: int, force: bool, **options: object) -> None:
+        try:
+            steps = run_pipeline(tune=tune, force=force)
+        except (PipelineLocked, NoTrainingData, NoServedModel, ArtifactMissing) as exc:
+            raise CommandError(str(exc)) from exc
+        for step in steps:
+            self.stdout.write(f"{step.name:<26} {step.seconds:8.2f} s  {step.outcome}")

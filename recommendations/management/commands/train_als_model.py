@@ -1,0 +1,55 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommendations.services.training import (
+    NoTrainingData,
+    current_als_params,
+    replace_params,
+    train_als_model,
+)
+
+
+class Command(BaseCommand):
+    help = "Train implicit ALS on the aggregated scores; publish it if it is not worse."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--factors", type=int)
+        parser.add_argument("--iterations", type=int)
+        parser.add_argument("--regularization", type=float)
+        parser.add_argument("--alpha", type=float, help="confidence scale of the scores")
+        parser.add_argument("--tune", type=int, default=0, help="random-search trials first")
+        parser.add_argument("--force", action="store_true", help="publish even if worse")
+        parser.add_argument("--tolerance", type=float, default=0.0, help="allowed nDCG@10 drop")
+        parser.add_argument("--test-fraction", type=float, default=0.2)
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args: object, **options: object) -> None:
+        for name in ("factors", "iterations"):
+            if options[name] is not None and options[name] < 1:
+                raise CommandError(f"--{name} must be at least 1")
+        for name in ("regularization", "alpha"):
+            if options[name] is not None and options[name] <= 0:
+                raise CommandError(f"--{name} must be above 0")
+        params = replace_params(
+            current_als_params(),
+            factors=options["factors"],
+            iterations=options["iterations"],
+            regularization=options["regularization"],
+            alpha=options["alpha"],
+            seed=options["seed"],
+        )
+        try:
+            run = train_als_model(
+                params=params,
+                tune=options["tune"],
+                force=options["force"],
+                tolerance=options["tolerance"],
+                test_fraction=options["test_fraction"],
+                seed=options["seed"],
+            )
+        except (NoTrainingData, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        m = run.metrics
+        self.stdout.write(
+            f"model run #{run.pk} {run.params}: nDCG@10 {m['ndcg@10']:.4f} "
+            f"(popularity {m['baseline_ndcg@10']:.4f}); {run.decision}"
+        )

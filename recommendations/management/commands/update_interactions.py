@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand, CommandParser
+
+from recommendations.services.aggregation import update_interactions
+
+
+class Command(BaseCommand):
+    help = "Fold events and orders newer than the watermark into user_product_interactions."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--full", action="store_true", help="rebuild every score from scratch")
+
+    def handle(self, *args: object, full: bool, **options: object) -> None:
+        result = update_interactions(full=full)
+        self.stdout.write(
+            f"{result.rows_touched} user-item scores updated (events after {result.since}, "
+            f"up to {result.until})"
+        )

@@ -1,0 +1,82 @@
+"""Implicit ALS (benfred/implicit), wrapped thinly."""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
+
+FILTERED_SCORE = np.finfo(np.float32).min / 2
+
+
+@dataclass(frozen=True)
+class AlsParams:
+    factors: int = 64
+    regularization: float = 0.05
+    alpha: float = 1.0
+    iterations: int = 15
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def fit(
+    user_items: sp.csr_matrix, params: AlsParams, *, threads: int = 0
+) -> AlternatingLeastSquares:
+    """Train ALS on a users x items confidence matrix (values > 0)."""
+    # implicit runs its own threads; a second BLAS thread pool would only fight them.
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=params.factors,
+            regularization=params.regularization,
+            alpha=params.alpha,
+            iterations=params.iterations,
+            random_state=params.seed,
+            num_threads=threads,
+            calculate_training_loss=False,
+        )
+        model.fit(user_items.astype(np.float32).tocsr(), show_progress=False)
+    return model
+
+
+def top_n(
+    model: AlternatingLeastSquares,
+    exclude: sp.csr_matrix,
+    *,
+    n: int,
+    users: npt.NDArray[np.int64] | None = None,
+    batch_size: int = 2000,
+    filter_items: npt.NDArray[np.int64] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Item indices and scores, one row per user (all users or `users`), `exclude`d items
+    removed; rows are padded with -1 where fewer than `n` items remain."""
+    users = np.arange(exclude.shape[0]) if users is None else np.asarray(users)
+    n = min(n, exclude.shape[1])
+    ids = np.full((len(users), n), -1, dtype=np.int64)
+    scores = np.zeros((len(users), n), dtype=np.float32)
+    with threadpool_limits(1, "blas"):
+        for start in range(0, len(users), batch_size):
+            batch = users[start : start + batch_size]
+            got_ids, got_scores = model.recommend(
+                batch,
+                exclude[batch],
+                N=n,
+                filter_already_liked_items=True,
+                filter_items=filter_items,
+            )
+            width = got_ids.shape[1]
+            # implicit pushes filtered items to the end with the lowest float32 score.
+            valid = (got_scores > FILTERED_SCORE) & (got_ids >= 0)
+            ids[start : start + len(batch), :width] = np.where(valid, got_ids, -1)
+            scores[start : start + len(batch), :width] = np.where(valid, got_scores, 0)
+    return ids, scores
+
+
+def item_vectors(model: AlternatingLeastSquares) -> npt.NDArray[np.float32]:
+    """Item factors scaled to unit length (cosine similarity is then a dot product)."""
+    factors = np.asarray(model.item_factors, dtype=np.float32)
+    norms = np.linalg.norm(factors, axis=1, keepdims=True)
+    return factors / np.maximum(norms, 1e-12)

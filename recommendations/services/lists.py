@@ -1,0 +1,167 @@
+"""Jobs that precompute lists into Redis: top buys, the global lists, bought together."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from recommendations import artifacts, store
+from recommendations.ml import als, popularity
+from recommendations.ml.data import IdIndex, build_matrix
+from recommendations.models import Interaction, ModelRun, OrderLine
+from recommendations.services.progress import log_step, track
+from recommendations.services.publish import active_item_ids
+from recommendations.services.training import NoServedModel, load_served_als, served_run
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    version: int
+    lists: int
+
+
+def _bought(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
+    """users x items: 1 where the user bought the item (orders or purchase events)."""
+    lines = OrderLine.objects.filter(
+        order__customer__isnull=False, order__is_cancelled=False, quantity__gt=0
+    ).values_list("order__customer_id", "item_id")
+    events = Interaction.objects.filter(kind=Interaction.Kind.PURCHASE).values_list(
+        "user_id", "item_id"
+    )
+    pairs = np.array([*lines, *events], dtype=np.int64).reshape(-1, 2)
+    matrix = build_matrix(pairs[:, 0], pairs[:, 1], np.ones(len(pairs)), users=users, items=items)
+    return matrix.user_items
+
+
+def _inactive(items: IdIndex) -> npt.NDArray[np.int64]:
+    """Column indices of items that must not be shown."""
+    active = np.fromiter(active_item_ids(), dtype=np.int64)
+    return np.flatnonzero(~np.isin(items.ids, active))
+
+
+def generate_top_buys(*, n: int | None = None) -> PublishResult:
+    """Every user's top N items from the served ALS model, bought items left out."""
+    n = n or settings.PICKS_LIST_LENGTH
+    run, artifact = load_served_als()
+    bought = _bought(artifact.users, artifact.items)
+    ids, scores = als.top_n(artifact.model, bought, n=n, filter_items=_inactive(artifact.items))
+    with store.publishing(store.TOP_BUYS) as publication:
+        for row in track(range(len(ids)), job="generate_top_buys", total=len(ids), unit="users"):
+            keep = ids[row] >= 0
+            items = artifact.items.ids[ids[row][keep]]
+            publication.put(
+                int(artifact.users.ids[row]),
+                zip(items.tolist(), scores[row][keep].tolist(), strict=True),
+            )
+        publication.commit(built_at=timezone.now().isoformat(), source="als", model_run=run.pk)
+    log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
+    return PublishResult(publication.version, publication.lists)
+
+
+def _latest_activity() -> timezone.datetime:
+    """The newest order or event time: 'recent' is measured from it, so old data still ranks."""
+    newest = [
+        OrderLine.objects.aggregate(t=Max("order__ordered_at"))["t"],
+        Interaction.objects.aggregate(t=Max("occurred_at"))["t"],
+    ]
+    return max([t for t in newest if t is not None], default=timezone.now())
+
+
+def _positive_events(since: timezone.datetime) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
+    """(item id, time as epoch seconds, weight) of purchases, carts, likes and views since then."""
+    weights = settings.PICKS_EVENT_WEIGHTS
+    lines = OrderLine.objects.filter(
+        order__ordered_at__gte=since, order__is_cancelled=False, quantity__gt=0
+    ).values_list("item_id", "order__ordered_at")
+    rows = [(i, t.timestamp(), weights["purchase"]) for i, t in lines]
+    events = Interaction.objects.filter(occurred_at__gte=since).exclude(
+        kind=Interaction.Kind.DISLIKE
+    )
+    rows += [
+        (i, t.timestamp(), weights[k])
+        for i, t, k in events.values_list("item_id", "occurred_at", "kind")
+    ]
+    array = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return array[:, 0].astype(np.int64), array[:, 1], array[:, 2]
+
+
+def generate_global_top_buys(
+    *, n: int | None = None, window_days: int = 30, half_life_days: float = 7.0
+) -> PublishResult:
+    """`global:top_buys` (most ordered in the recent window) and `global:trending` (decayed)."""
+    if window_days < 1 or half_life_days <= 0:
+        raise ValueError("window_days must be at least 1 and half_life_days above 0")
+    n = n or settings.PICKS_LIST_LENGTH
+    newest = _latest_activity()
+    active = active_item_ids()
+    orders = (
+        OrderLine.objects.filter(
+            order__ordered_at__gte=newest - timedelta(days=window_days),
+            order__is_cancelled=False,
+            quantity__gt=0,
+            item_id__in=active,
+        )
+        .values_list("item_id", "order_id")
+        .distinct()
+    )
+    pairs = np.array(list(orders), dtype=np.int64).reshape(-1, 2)
+    items = IdIndex.of(np.fromiter(active, dtype=np.int64))
+    bought = np.bincount(items.index_of(pairs[:, 0]), minlength=len(items)).astype(np.float64)
+    item_ids, times, weights = _positive_events(newest - timedelta(days=4 * half_life_days))
+    index = items.index_of(item_ids)
+    known = index >= 0
+    age_days = (newest.timestamp() - times[known]) / 86_400
+    trend = popularity.trending(
+        index[known], age_days, weights[known], n_items=len(items), half_life_days=half_life_days
+    )
+    with store.publishing(store.GLOBAL) as publication:
+        for name, scores in ((store.GLOBAL_TOP_BUYS, bought), (store.GLOBAL_TRENDING, trend)):
+            best, best_scores = popularity.rank_scores(scores, n=n)
+            publication.put(name, zip(items.ids[best].tolist(), best_scores.tolist(), strict=True))
+        publication.commit(built_at=timezone.now().isoformat(), source="popular")
+    log_step("generate_global_top_buys", "published", version=publication.version)
+    return PublishResult(publication.version, publication.lists)
+
+
+def bought_together_lists(rules: object, *, n: int) -> dict[int, list[tuple[int, float]]]:
+    """Per item, the items of single-item rules item -> other, by lift then confidence."""
+    single = rules[rules["antecedents"].map(len) == 1]
+    out: dict[int, list[tuple[int, float]]] = {}
+    ordered = single.sort_values(["lift", "confidence"], ascending=False)
+    for antecedents, consequents, lift, confidence in ordered[
+        ["antecedents", "consequents", "lift", "confidence"]
+    ].itertuples(index=False):
+        (item,), (other,) = tuple(antecedents), tuple(consequents)
+        entries = out.setdefault(int(item), [])
+        if len(entries) < n:
+            # A sorted set orders by score alone: confidence (< 1) breaks ties of lift.
+            entries.append((int(other), round(float(lift), 6) + float(confidence) * 1e-7))
+    return out
+
+
+def generate_bought_together(*, n: int | None = None) -> PublishResult:
+    """`product:{id}:bought_together` from the latest rules mined from the orders."""
+    n = n or settings.PICKS_LIST_LENGTH
+    run = served_run(ModelRun.Kind.BASKET)
+    if run is None:
+        raise NoServedModel("no basket rules are published: run train_market_basket first")
+    rules = artifacts.load(run.artifact_name).rules
+    active = active_item_ids()
+    lists = bought_together_lists(rules, n=n)
+    with store.publishing(store.BOUGHT_TOGETHER) as publication:
+        for item, entries in lists.items():
+            if item in active:
+                publication.put(item, [(other, s) for other, s in entries if other in active])
+        publication.commit(built_at=timezone.now().isoformat(), source="basket", model_run=run.pk)
+    log_step(
+        "generate_bought_together",
+        "published",
+        version=publication.version,
+        lists=publication.lists,
+    )
+    return PublishResult(publication.version, publication.lists)

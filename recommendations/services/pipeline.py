@@ -1,0 +1,105 @@
+"""`run_pipeline`: every batch job in order, under a lock that expires if the holder dies."""
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from recommendations import store
+from recommendations.ml.basket import BasketParams
+from recommendations.models import ModelRun
+from recommendations.services.aggregation import AggregationResult, update_interactions
+from recommendations.services.lists import (
+    PublishResult,
+    generate_bought_together,
+    generate_global_top_buys,
+    generate_top_buys,
+)
+from recommendations.services.progress import log_step
+from recommendations.services.publish import publish_catalog
+from recommendations.services.training import train_als_model, train_market_basket
+
+LOCK = "pipeline"
+
+
+class PipelineLocked(Exception):
+    """Another run holds the pipeline lock."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    seconds: float
+    outcome: str
+
+
+@contextmanager
+def pipeline_lock(*, ttl_seconds: int) -> Iterator[None]:
+    """Hold the lock, refreshing it from a thread; a killed process lets it expire."""
+    token = uuid.uuid4().hex
+    if not store.acquire_lock(LOCK, token=token, ttl_seconds=ttl_seconds):
+        raise PipelineLocked("another run_pipeline is running (its lock has not expired)")
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(ttl_seconds / 3):
+            store.refresh_lock(LOCK, token=token, ttl_seconds=ttl_seconds)
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        done.set()
+        beat.join()
+        store.release_lock(LOCK, token=token)
+
+
+def _steps(*, tune: int, force: bool) -> list[tuple[str, Callable[[], object]]]:
+    return [
+        ("update_interactions", update_interactions),
+        ("publish_catalog", publish_catalog),
+        ("train_als_model", lambda: train_als_model(tune=tune, force=force)),
+        ("generate_top_buys", generate_top_buys),
+        ("generate_global_top_buys", generate_global_top_buys),
+        ("train_market_basket", lambda: train_market_basket(params=BasketParams())),
+        ("generate_bought_together", generate_bought_together),
+    ]
+
+
+def run_pipeline(*, tune: int = 0, force: bool = False) -> list[StepResult]:
+    """Run every job in order; a failure stops the run, leaving the live lists as they were."""
+    results = []
+    with pipeline_lock(ttl_seconds=settings.PICKS_PIPELINE_LOCK_SECONDS):
+        for name, step in _steps(tune=tune, force=force):
+            started = time.perf_counter()
+            outcome = step()
+            seconds = time.perf_counter() - started
+            results.append(StepResult(name, seconds, _describe(outcome)))
+            log_step("run_pipeline", name, seconds=round(seconds, 2))
+    return results
+
+
+def _describe(outcome: object) -> str:
+    if isinstance(outcome, AggregationResult):
+        return f"{outcome.rows_touched} user-item scores updated"
+    if isinstance(outcome, PublishResult):
+        return f"{outcome.lists} lists published as version {outcome.version}"
+    if isinstance(outcome, ModelRun):
+        return f"model run #{outcome.pk}: {outcome.decision}"
+    return f"{outcome} item cards"
+
+
+def rollback_recommendations(*, families: tuple[str, ...] = store.FAMILIES) -> dict[str, str]:
+    """Serve each family's previous version again; what happened per family."""
+    done = {}
+    for family in families:
+        try:
+            done[family] = f"now serving version {store.rollback(family)}"
+        except store.NothingToRollBack as exc:
+            done[family] = str(exc)
+    return done

@@ -1,0 +1,260 @@
+"""Training jobs: ALS (with random-search tuning), FP-Growth rules; each recorded as a ModelRun."""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from django.utils import timezone
+
+from recommendations import artifacts
+from recommendations.ml import als, basket, popularity
+from recommendations.ml.data import IdIndex, Interactions, build_matrix, split_random
+from recommendations.ml.evaluate import compare_with_popularity, ranking_metrics
+from recommendations.models import ModelRun, OrderLine, UserProductInteraction
+from recommendations.services.progress import log_step, track
+
+logger = logging.getLogger(__name__)
+GATE_METRIC = "ndcg@10"
+
+
+class NoTrainingData(Exception):
+    """There is nothing to learn from yet."""
+
+
+class NoServedModel(Exception):
+    """No model of that kind has been published."""
+
+
+@dataclass(frozen=True)
+class AlsArtifact:
+    model: object  # implicit's AlternatingLeastSquares
+    users: IdIndex
+    items: IdIndex
+    params: als.AlsParams
+
+
+@dataclass(frozen=True)
+class BasketArtifact:
+    rules: object  # pandas DataFrame of association rules over item ids
+    params: basket.BasketParams
+
+
+def load_scores() -> Interactions:
+    """Positive aggregated scores as a users x items matrix."""
+    rows = np.array(
+        UserProductInteraction.objects.filter(score__gt=0).values_list(
+            "user_id", "product_id", "score"
+        ),
+        dtype=np.float64,
+    ).reshape(-1, 3)
+    if not len(rows):
+        raise NoTrainingData("user_product_interactions is empty: run update_interactions first")
+    return build_matrix(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2])
+
+
+def _record(run: ModelRun, work: Callable[[ModelRun], None]) -> ModelRun:
+    """Run `work` on a recorded run; a failure is recorded too, then raised."""
+    started = time.perf_counter()
+    try:
+        work(run)
+    except Exception as exc:
+        run.status, run.decision = ModelRun.Status.FAILED, f"failed: {exc}"[:255]
+        run.finished_at = timezone.now()
+        run.save()
+        raise
+    run.status = ModelRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.metrics = {**run.metrics, "duration_seconds": round(time.perf_counter() - started, 3)}
+    run.save()
+    return run
+
+
+# ---- ALS ---------------------------------------------------------------------------------
+
+
+def current_als_params() -> als.AlsParams:
+    """The winner of the latest tuning, else the stated defaults."""
+    tuned = (
+        ModelRun.objects.filter(kind=ModelRun.Kind.ALS, status=ModelRun.Status.SUCCEEDED)
+        .exclude(trials=[])
+        .first()
+    )
+    return als.AlsParams(**tuned.params) if tuned else als.AlsParams()
+
+
+def evaluate_als(
+    train: sp.csr_matrix, test: sp.csr_matrix, params: als.AlsParams, *, k: int = 10
+) -> dict[str, float]:
+    """ALS fitted on `train`, scored on `test` beside the popularity baseline."""
+    model = als.fit(train, params)
+    top, _ = als.top_n(model, train, n=k)
+    popular = popularity.top_n_popular(train, n=k, exclude_seen=train)
+    return compare_with_popularity(top, popular, test, k=k)
+
+
+def _sample_params(rng: np.random.Generator, seed: int) -> als.AlsParams:
+    return als.AlsParams(
+        factors=int(rng.choice([8, 16, 32, 64, 128])),
+        regularization=float(10 ** rng.uniform(-3, 0)),
+        alpha=float(10 ** rng.uniform(-1.5, 1.5)),
+        iterations=int(rng.choice([5, 10, 15, 25])),
+        seed=seed,
+    )
+
+
+def tune_als(
+    train: sp.csr_matrix, *, trials: int, seed: int, k: int = 10, test_fraction: float = 0.2
+) -> tuple[als.AlsParams, list[dict]]:
+    """Random search on a validation split cut from `train`; the best params by nDCG@k."""
+    fit_part, validation = split_random(train, test_fraction=test_fraction, seed=seed + 1)
+    rng = np.random.default_rng(seed)
+    candidates = [current_als_params(), *(_sample_params(rng, seed) for _ in range(trials - 1))]
+    recorded = []
+    for params in track(candidates, job="tune_als", unit="trials"):
+        model = als.fit(fit_part, params)
+        top, _ = als.top_n(model, fit_part, n=k)
+        score = ranking_metrics(top, validation, k=k)[f"ndcg@{k}"]
+        recorded.append({"params": params.as_dict(), f"ndcg@{k}": score})
+        log_step("tune_als", "trial", **params.as_dict(), ndcg=round(score, 4))
+    best = max(recorded, key=lambda trial: trial[f"ndcg@{k}"])
+    return als.AlsParams(**best["params"]), recorded
+
+
+def served_run(kind: str) -> ModelRun | None:
+    """The most recently published run of a kind."""
+    return ModelRun.objects.filter(kind=kind, published=True).first()
+
+
+def _gate(run: ModelRun, *, force: bool, tolerance: float) -> None:
+    served = served_run(run.kind)
+    new = run.metrics.get(GATE_METRIC, 0.0)
+    old = served.metrics.get(GATE_METRIC, 0.0) if served else 0.0
+    if force:
+        run.published, run.decision = True, "published (forced)"
+    elif served is None:
+        run.published, run.decision = True, "published: first model"
+    elif new >= old - tolerance:
+        run.published = True
+        run.decision = f"published: {GATE_METRIC} {new:.4f} vs served {old:.4f}"
+    else:
+        run.published = False
+        run.decision = f"kept served run #{served.pk}: {GATE_METRIC} {new:.4f} < {old:.4f}"
+
+
+def train_als_model(
+    *,
+    params: als.AlsParams | None = None,
+    tune: int = 0,
+    force: bool = False,
+    tolerance: float = 0.0,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> ModelRun:
+    """Evaluate on a held-out split, fit on all data, store the artifact, apply the quality gate."""
+    if not 0 < test_fraction < 1:
+        raise ValueError("test_fraction must be between 0 and 1")
+    if tune < 0:
+        raise ValueError("tune must be 0 or more trials")
+    data = load_scores()
+    params = params or current_als_params()
+    run = ModelRun.objects.create(kind=ModelRun.Kind.ALS, params=params.as_dict())
+
+    def work(run: ModelRun) -> None:
+        nonlocal params
+        train, test = split_random(data.user_items, test_fraction=test_fraction, seed=seed)
+        if tune:
+            params, run.trials = tune_als(train, trials=tune, seed=seed)
+            run.params = params.as_dict()
+        run.data_size = {
+            "users": len(data.users),
+            "items": len(data.items),
+            "interactions": int(data.user_items.nnz),
+            "held_out": int(test.nnz),
+        }
+        run.metrics = evaluate_als(train, test, params)
+        log_step("train_als_model", "evaluated", ndcg=round(run.metrics[GATE_METRIC], 4))
+        model = als.fit(data.user_items, params)
+        run.artifact_name = artifacts.save(
+            kind="als", obj=AlsArtifact(model, data.users, data.items, params)
+        )
+        _gate(run, force=force, tolerance=tolerance)
+
+    return _record(run, work)
+
+
+def load_served_als() -> tuple[ModelRun, AlsArtifact]:
+    """The published ALS run and its artifact."""
+    run = served_run(ModelRun.Kind.ALS)
+    if run is None:
+        raise NoServedModel("no ALS model is published: run train_als_model first")
+    return run, artifacts.load(run.artifact_name)
+
+
+# ---- market basket -------------------------------------------------------------------------
+
+
+def order_baskets() -> list[list[int]]:
+    """Item ids per non-cancelled invoice (guest orders too), lines with a positive quantity."""
+    pairs = np.array(
+        OrderLine.objects.filter(order__is_cancelled=False, quantity__gt=0)
+        .order_by("order_id")
+        .values_list("order_id", "item_id"),
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    if not len(pairs):
+        return []
+    splits = np.flatnonzero(np.diff(pairs[:, 0])) + 1
+    return [part.tolist() for part in np.split(pairs[:, 1], splits)]
+
+
+def file_baskets(path: Path) -> list[list[str]]:
+    """One basket per non-empty line, items separated by commas."""
+    with path.open(encoding="utf-8") as f:
+        return [
+            [item.strip() for item in line.split(",") if item.strip()] for line in f if line.strip()
+        ]
+
+
+def train_market_basket(
+    *, params: basket.BasketParams, baskets_file: Path | None = None
+) -> ModelRun:
+    """Mine FP-Growth rules from the orders (or a basket file) and record their counts."""
+    params.check()
+    baskets = file_baskets(baskets_file) if baskets_file else order_baskets()
+    if not baskets:
+        raise NoTrainingData("no baskets: import or push orders first")
+    source = str(baskets_file.name) if baskets_file else "orders"
+    run = ModelRun.objects.create(
+        kind=ModelRun.Kind.BASKET, params={**params.__dict__, "source": source}
+    )
+
+    def work(run: ModelRun) -> None:
+        mined = basket.mine(baskets, params)
+        run.data_size = {
+            "baskets": len(baskets),
+            "items": len({item for b in baskets for item in b}),
+        }
+        run.metrics = {
+            "itemsets": len(mined.itemsets),
+            "itemsets_by_length": basket.itemset_counts_by_length(mined.itemsets),
+            "rules": len(mined.rules),
+            "rules_by_length": basket.rule_counts_by_length(mined.rules),
+        }
+        if baskets_file is None:
+            run.artifact_name = artifacts.save(
+                kind="basket", obj=BasketArtifact(mined.rules, params)
+            )
+            run.published, run.decision = True, "published: rules from the orders"
+        else:
+            run.decision = "not served: mined from a file"
+
+    return _record(run, work)
+
+
+def replace_params(params: als.AlsParams, **changes: object) -> als.AlsParams:
+    """`params` with the given (non-None) options changed."""
+    return replace(params, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,50 @@
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations.ml.data import IdIndex, build_matrix, split_by_time, split_random
+from recommendations.ml.popularity import most_popular, rank_scores, top_n_popular, trending
+
+
+def test_ids_map_to_indices_and_back_and_unknown_ids_are_minus_one():
+    index = IdIndex.of([30, 10, 20, 10])
+    assert list(index.ids) == [10, 20, 30]
+    assert list(index.index_of([20, 99, 10])) == [1, -1, 0]
+
+
+def test_the_matrix_sums_repeated_pairs():
+    data = build_matrix([5, 5, 7], [1, 1, 2], [1.0, 2.0, 4.0])
+    assert data.user_items.toarray().tolist() == [[3.0, 0.0], [0.0, 4.0]]
+
+
+def test_a_random_split_holds_out_a_share_of_each_users_items_and_loses_none():
+    rng = np.random.default_rng(0)
+    matrix = sp.csr_matrix((rng.random((50, 40)) < 0.3).astype(np.float32))
+    train, test = split_random(matrix, test_fraction=0.25, seed=3)
+    assert (train + test != matrix).nnz == 0
+    assert train.multiply(test).nnz == 0
+    per_user = np.diff(test.indptr) / np.maximum(np.diff(matrix.indptr), 1)
+    assert (per_user[np.diff(matrix.indptr) >= 4] > 0).all()
+    assert abs(test.nnz / matrix.nnz - 0.25) < 0.06
+
+
+def test_a_temporal_split_tests_only_new_items_bought_after_the_cutoff():
+    rows, cols = np.array([0, 0, 0, 1]), np.array([0, 1, 0, 2])
+    values, times = np.ones(4, np.float32), np.array([1.0, 5.0, 6.0, 7.0])
+    train, test = split_by_time(rows, cols, values, times, cutoff=4.0, shape=(2, 3))
+    assert train.toarray().tolist() == [[1, 0, 0], [0, 0, 0]]
+    assert test.toarray().tolist() == [[0, 1, 0], [0, 0, 1]]
+
+
+def test_popularity_counts_users_not_quantities_and_skips_seen_items():
+    matrix = sp.csr_matrix(np.array([[9, 1, 0], [0, 1, 0], [0, 1, 1]], dtype=np.float32))
+    assert list(most_popular(matrix)) == [1, 0, 2]
+    assert top_n_popular(matrix, n=2, exclude_seen=matrix).tolist() == [[2, -1], [0, 2], [0, -1]]
+
+
+def test_trending_prefers_recent_events_with_a_half_life():
+    scores = trending(
+        np.array([0, 1, 1]), np.array([0.0, 7.0, 7.0]), np.ones(3), n_items=3, half_life_days=7
+    )
+    assert np.allclose(scores, [1.0, 1.0, 0.0])
+    best, _ = rank_scores(np.array([0.5, 2.0, 0.0, 1.0]), n=5)
+    assert list(best) == [1, 3, 0]
