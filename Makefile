@@ -21,6 +21,7 @@ services:
 run: install services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py generate_demo_data
+	$(BIN)/python manage.py run_pipeline
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install services

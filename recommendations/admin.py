@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
 
 from recommendations.models import (
     BatchMetadata,
@@ -47,10 +49,71 @@ class BatchMetadataAdmin(admin.ModelAdmin):
     list_display = ("job_name", "watermark", "updated_at")
 
 
+def metric_chart(values: list[float], *, width: int = 600, height: int = 120) -> str:
+    """An inline SVG line of `values` (oldest first), scaled to the largest."""
+    if len(values) < 2:
+        return ""
+    top = max(max(values), 1e-9)
+    step = width / (len(values) - 1)
+    points = " ".join(
+        f"{i * step:.1f},{height - v / top * (height - 10):.1f}" for i, v in enumerate(values)
+    )
+    return format_html(
+        '<svg width="{}" height="{}" style="background:#f8f8f8">'
+        '<polyline fill="none" stroke="#417690" stroke-width="2" points="{}"/></svg>'
+        "<div>max {}</div>",
+        width,
+        height,
+        points,
+        f"{top:.4f}",
+    )
+
+
 @admin.register(ModelRun)
 class ModelRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "kind", "status", "started_at", "finished_at", "published", "decision")
+    list_display = (
+        "id",
+        "kind",
+        "status",
+        "started_at",
+        "duration",
+        "ndcg",
+        "baseline_ndcg",
+        "published",
+        "decision",
+    )
     list_filter = ("kind", "status", "published")
+    chart_metric = "ndcg@10"
+    chart_runs = 50
+
+    @admin.display(description="nDCG@10")
+    def ndcg(self, run: ModelRun) -> str:
+        value = run.metrics.get("ndcg@10")
+        return f"{value:.4f}" if value is not None else "-"
+
+    @admin.display(description="popularity nDCG@10")
+    def baseline_ndcg(self, run: ModelRun) -> str:
+        value = run.metrics.get("baseline_ndcg@10")
+        return f"{value:.4f}" if value is not None else "-"
+
+    @admin.display(description="seconds")
+    def duration(self, run: ModelRun) -> str:
+        value = run.metrics.get("duration_seconds")
+        return f"{value:.1f}" if value is not None else "-"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        runs = ModelRun.objects.filter(kind=ModelRun.Kind.ALS, status=ModelRun.Status.SUCCEEDED)
+        values = [
+            r.metrics[self.chart_metric]
+            for r in reversed(runs[: self.chart_runs])
+            if self.chart_metric in r.metrics
+        ]
+        context = {
+            **(extra_context or {}),
+            "metric_chart": metric_chart(values),
+            "chart_title": f"ALS {self.chart_metric} over the last {len(values)} runs",
+        }
+        return super().changelist_view(request, extra_context=context)
 
     def has_add_permission(self, request: object) -> bool:
         return False

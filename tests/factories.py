@@ -15,6 +15,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = factory.PostGenerationMethodCall("set_password", "a-long-test-password")
 
+    @classmethod
+    def _after_postgeneration(
+        cls, instance: User, create: bool, results: dict | None = None
+    ) -> None:
+        if create:
+            instance.save(update_fields=["password"])
+
 
 class CategoryFactory(factory.django.DjangoModelFactory):
     class Meta:

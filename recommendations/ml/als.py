@@ -13,10 +13,16 @@ FILTERED_SCORE = np.finfo(np.float32).min / 2
 
 @dataclass(frozen=True)
 class AlsParams:
-    factors: int = 64
-    regularization: float = 0.05
-    alpha: float = 1.0
+    """Defaults tuned on Online Retail (docs/benchmarks.md); `tune` finds a shop's own.
+
+    `half_life_days` shapes the input (see data.confidence), the rest is implicit's.
+    """
+
+    factors: int = 32
+    regularization: float = 1.0
+    alpha: float = 2.0
     iterations: int = 15
+    half_life_days: float = 15.0
     seed: int = 0
 
     def as_dict(self) -> dict[str, float]:

@@ -72,18 +72,11 @@ def split_random(
     user_items: sp.csr_matrix, *, test_fraction: float, seed: int, min_items: int = 2
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Per user with at least `min_items` items, hold out a random `test_fraction` of them."""
-    rng = np.random.default_rng(seed)
     coo = user_items.tocoo()
-    counts = np.diff(user_items.indptr)
-    order = np.lexsort((rng.random(coo.nnz), coo.row))
-    rank_in_row = np.arange(coo.nnz) - user_items.indptr[coo.row[order]]
-    n_test = np.where(counts >= min_items, np.maximum(1, np.floor(counts * test_fraction)), 0)
-    is_test = np.zeros(coo.nnz, dtype=bool)
-    is_test[order] = rank_in_row < n_test[coo.row[order]]
-    shape = user_items.shape
+    is_test = holdout_mask(coo.row, test_fraction=test_fraction, seed=seed, min_items=min_items)
 
     def part(mask: npt.NDArray[np.bool_]) -> sp.csr_matrix:
-        return sp.csr_matrix((coo.data[mask], (coo.row[mask], coo.col[mask])), shape=shape)
+        return sp.csr_matrix((coo.data[mask], (coo.row[mask], coo.col[mask])), shape=coo.shape)
 
     return part(~is_test), part(is_test)
 
@@ -117,3 +110,136 @@ def split_by_time(
         test = test - test.multiply(train > 0)
         test.eliminate_zeros()
     return train.tocsr(), test.tocsr()
+
+
+def confidence(
+    scores: npt.NDArray[np.float64], age_days: npt.NDArray[np.float64], *, half_life_days: float
+) -> npt.NDArray[np.float32]:
+    """ALS input per (user, item): log(1 + score), halved every `half_life_days` since the
+    pair was last active; zero for scores at or below zero.
+
+    The log keeps a hundred rebuys from drowning out everything else; the decay lets recent
+    taste (a season, a new interest) outweigh last year's (on Online Retail it lifted nDCG@10
+    by about a fifth, see docs/benchmarks.md).
+    """
+    positive = np.maximum(np.asarray(scores, dtype=np.float64), 0)
+    decay = np.exp2(-np.maximum(age_days, 0) / half_life_days) if half_life_days > 0 else 1.0
+    return (np.log1p(positive) * decay).astype(np.float32)
+
+
+def holdout_mask(
+    rows: npt.NDArray[np.int64], *, test_fraction: float, seed: int, min_items: int = 2
+) -> npt.NDArray[np.bool_]:
+    """Mark a random `test_fraction` (at least one) of each row's entries, for rows with at
+    least `min_items` entries."""
+    rng = np.random.default_rng(seed)
+    rows = np.asarray(rows)
+    order = np.lexsort((rng.random(len(rows)), rows))
+    sorted_rows = rows[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_rows)) + 1]
+    counts = np.diff(np.r_[starts, len(rows)])
+    rank = np.arange(len(rows)) - np.repeat(starts, counts)
+    n_test = np.where(counts >= min_items, np.maximum(1, np.floor(counts * test_fraction)), 0)
+    mask = np.zeros(len(rows), dtype=bool)
+    mask[order] = rank < np.repeat(n_test, counts)
+    return mask
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """Aggregated (user, item) scores and how many days ago each pair was last active."""
+
+    user_ids: npt.NDArray[np.int64]
+    item_ids: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    age_days: npt.NDArray[np.float64]
+    users: IdIndex
+    items: IdIndex
+
+    @classmethod
+    def of(
+        cls,
+        user_ids: npt.ArrayLike,
+        item_ids: npt.ArrayLike,
+        scores: npt.ArrayLike,
+        age_days: npt.ArrayLike,
+        *,
+        users: IdIndex | None = None,
+        items: IdIndex | None = None,
+    ) -> "ScoreTable":
+        """A table whose matrices use `users` x `items` (by default the ids it holds)."""
+        user_ids, item_ids = np.asarray(user_ids, np.int64), np.asarray(item_ids, np.int64)
+        return cls(
+            user_ids,
+            item_ids,
+            np.asarray(scores, np.float64),
+            np.asarray(age_days, np.float64),
+            users or IdIndex.of(user_ids),
+            items or IdIndex.of(item_ids),
+        )
+
+    def positive(self) -> "ScoreTable":
+        """Only the pairs with a score above zero."""
+        keep = self.scores > 0
+        return ScoreTable(
+            self.user_ids[keep],
+            self.item_ids[keep],
+            self.scores[keep],
+            self.age_days[keep],
+            self.users,
+            self.items,
+        )
+
+    def matrix(
+        self, *, half_life_days: float, mask: npt.NDArray[np.bool_] | None = None
+    ) -> sp.csr_matrix:
+        """The users x items confidence matrix of the (masked) pairs, full shape."""
+        keep = np.ones(len(self.scores), bool) if mask is None else mask
+        values = confidence(self.scores[keep], self.age_days[keep], half_life_days=half_life_days)
+        built = build_matrix(
+            self.user_ids[keep], self.item_ids[keep], values, users=self.users, items=self.items
+        )
+        return built.user_items
+
+    def indicator(self, mask: npt.NDArray[np.bool_]) -> sp.csr_matrix:
+        """users x items: 1 on the masked pairs (held-out truth)."""
+        built = build_matrix(
+            self.user_ids[mask],
+            self.item_ids[mask],
+            np.ones(int(mask.sum())),
+            users=self.users,
+            items=self.items,
+        )
+        return built.user_items
+
+    def holdout(
+        self, *, test_fraction: float, seed: int, within: npt.NDArray[np.bool_] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """A random per-user test mask over the pairs (only among `within`, if given)."""
+        within = np.ones(len(self.scores), bool) if within is None else within
+        mask = np.zeros(len(self.scores), bool)
+        rows = self.users.index_of(self.user_ids[within])
+        mask[np.flatnonzero(within)] = holdout_mask(rows, test_fraction=test_fraction, seed=seed)
+        return mask
+
+
+def aggregate(
+    user_ids: npt.ArrayLike,
+    item_ids: npt.ArrayLike,
+    weights: npt.ArrayLike,
+    times: npt.ArrayLike,
+    *,
+    now: float,
+    users: IdIndex | None = None,
+    items: IdIndex | None = None,
+) -> ScoreTable:
+    """Events summed per (user, item), with the age in days of each pair's last event."""
+    pairs = np.stack([np.asarray(user_ids, np.int64), np.asarray(item_ids, np.int64)], axis=1)
+    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    scores = np.bincount(inverse, weights=np.asarray(weights, np.float64), minlength=len(unique))
+    last = np.full(len(unique), -np.inf)
+    np.maximum.at(last, inverse, np.asarray(times, np.float64))
+    return ScoreTable.of(
+        unique[:, 0], unique[:, 1], scores, (now - last) / 86_400, users=users, items=items
+    )

@@ -25,11 +25,15 @@ from recommendations.ml.synthetic import (
     make_shop,
 )
 from recommendations.models import Interaction, Order, OrderLine
+from recommendations.services.bulk import insert_rows
 from recommendations.services.progress import log_step
 
 DEMO_SKU_PREFIX = "DEMO-"
 MATERIALS = ("cotton", "linen", "wool", "denim", "leather", "silk", "canvas", "suede")
 BATCH = 5000
+# Demo rows are history: stamped as received a while ago, so the first update_interactions
+# (whose watermark stays a few seconds behind the clock) takes all of them.
+HISTORY_RECEIVED_AGO = timedelta(minutes=1)
 
 
 class DemoDataExists(Exception):
@@ -88,23 +92,20 @@ def _users(shop: SyntheticShop) -> list[User]:
 
 def _interactions(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDArray) -> None:
     now = timezone.now()
-    for start in range(0, shop.spec.events, BATCH):
-        part = slice(start, start + BATCH)
-        Interaction.objects.bulk_create(
-            Interaction(
-                user_id=u,
-                item_id=i,
-                kind=KINDS[k],
-                occurred_at=now - timedelta(seconds=int(age)),
-            )
-            for u, i, k, age in zip(
-                user_ids[shop.event_user[part]].tolist(),
-                item_ids[shop.event_item[part]].tolist(),
-                shop.event_kind[part].tolist(),
-                shop.event_age_seconds[part].tolist(),
-                strict=True,
-            )
-        )
+    occurred = [now - timedelta(seconds=age) for age in shop.event_age_seconds.tolist()]
+    kinds = [KINDS[k] for k in shop.event_kind.tolist()]
+    insert_rows(
+        Interaction,
+        ["user_id", "item_id", "kind", "occurred_at", "received_at"],
+        zip(
+            user_ids[shop.event_user].tolist(),
+            item_ids[shop.event_item].tolist(),
+            kinds,
+            occurred,
+            [now - HISTORY_RECEIVED_AGO] * len(kinds),
+            strict=True,
+        ),
+    )
 
 
 def _orders(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDArray) -> None:
@@ -122,6 +123,7 @@ def _orders(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDArray) -
         batch_size=BATCH,
     )
     order_ids = np.array([o.pk for o in orders])
+    Order.objects.filter(pk__in=order_ids.tolist()).update(received_at=now - HISTORY_RECEIVED_AGO)
     line_no = np.ones(len(shop.line_order), dtype=np.int64)
     starts = np.r_[True, shop.line_order[1:] != shop.line_order[:-1]]
     for n in range(1, len(line_no)):

@@ -7,12 +7,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 from django.utils import timezone
 
 from recommendations import artifacts
 from recommendations.ml import als, basket, popularity
-from recommendations.ml.data import IdIndex, Interactions, build_matrix, split_random
+from recommendations.ml.data import IdIndex, ScoreTable
 from recommendations.ml.evaluate import compare_with_popularity, ranking_metrics
 from recommendations.models import ModelRun, OrderLine, UserProductInteraction
 from recommendations.services.progress import log_step, track
@@ -43,17 +42,18 @@ class BasketArtifact:
     params: basket.BasketParams
 
 
-def load_scores() -> Interactions:
-    """Positive aggregated scores as a users x items matrix."""
-    rows = np.array(
-        UserProductInteraction.objects.filter(score__gt=0).values_list(
-            "user_id", "product_id", "score"
-        ),
-        dtype=np.float64,
-    ).reshape(-1, 3)
-    if not len(rows):
+def load_scores() -> ScoreTable:
+    """Every positive row of user_product_interactions, ages counted from the newest."""
+    rows = UserProductInteraction.objects.filter(score__gt=0).values_list(
+        "user_id", "product_id", "score", "last_updated_at"
+    )
+    table = [(u, i, s, t.timestamp()) for u, i, s, t in rows.iterator(chunk_size=50_000)]
+    if not table:
         raise NoTrainingData("user_product_interactions is empty: run update_interactions first")
-    return build_matrix(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2])
+    array = np.array(table, dtype=np.float64)
+    return ScoreTable.of(
+        array[:, 0], array[:, 1], array[:, 2], (array[:, 3].max() - array[:, 3]) / 86_400
+    )
 
 
 def _record(run: ModelRun, work: Callable[[ModelRun], None]) -> ModelRun:
@@ -87,37 +87,44 @@ def current_als_params() -> als.AlsParams:
 
 
 def evaluate_als(
-    train: sp.csr_matrix, test: sp.csr_matrix, params: als.AlsParams, *, k: int = 10
+    data: ScoreTable, train: np.ndarray, test: np.ndarray, params: als.AlsParams, *, k: int = 10
 ) -> dict[str, float]:
-    """ALS fitted on `train`, scored on `test` beside the popularity baseline."""
-    model = als.fit(train, params)
-    top, _ = als.top_n(model, train, n=k)
-    popular = popularity.top_n_popular(train, n=k, exclude_seen=train)
-    return compare_with_popularity(top, popular, test, k=k)
+    """ALS fitted on the `train` pairs, scored on the `test` pairs beside popularity."""
+    matrix = data.matrix(half_life_days=params.half_life_days, mask=train)
+    model = als.fit(matrix, params)
+    top, _ = als.top_n(model, matrix, n=k)
+    popular = popularity.top_n_popular(matrix, n=k, exclude_seen=matrix)
+    return compare_with_popularity(top, popular, data.indicator(test), k=k)
 
 
 def _sample_params(rng: np.random.Generator, seed: int) -> als.AlsParams:
     return als.AlsParams(
-        factors=int(rng.choice([8, 16, 32, 64, 128])),
-        regularization=float(10 ** rng.uniform(-3, 0)),
-        alpha=float(10 ** rng.uniform(-1.5, 1.5)),
-        iterations=int(rng.choice([5, 10, 15, 25])),
+        factors=int(rng.choice([16, 32, 64, 128])),
+        regularization=float(10 ** rng.uniform(-2, 0.5)),
+        alpha=float(10 ** rng.uniform(-1, 1.3)),
+        iterations=int(rng.choice([10, 15, 25])),
+        half_life_days=float(rng.choice([7, 15, 30, 90, 365])),
         seed=seed,
     )
 
 
 def tune_als(
-    train: sp.csr_matrix, *, trials: int, seed: int, k: int = 10, test_fraction: float = 0.2
+    data: ScoreTable, train: np.ndarray, *, trials: int, seed: int, k: int = 10
 ) -> tuple[als.AlsParams, list[dict]]:
-    """Random search on a validation split cut from `train`; the best params by nDCG@k."""
-    fit_part, validation = split_random(train, test_fraction=test_fraction, seed=seed + 1)
+    """Random search on a validation split cut from the `train` pairs; the best by nDCG@k.
+
+    The first trial is the current parameters, so tuning never ends worse than it started.
+    """
+    validation = data.holdout(test_fraction=0.2, seed=seed + 1, within=train)
+    fit_part = train & ~validation
+    truth = data.indicator(validation)
     rng = np.random.default_rng(seed)
     candidates = [current_als_params(), *(_sample_params(rng, seed) for _ in range(trials - 1))]
     recorded = []
     for params in track(candidates, job="tune_als", unit="trials"):
-        model = als.fit(fit_part, params)
-        top, _ = als.top_n(model, fit_part, n=k)
-        score = ranking_metrics(top, validation, k=k)[f"ndcg@{k}"]
+        matrix = data.matrix(half_life_days=params.half_life_days, mask=fit_part)
+        top, _ = als.top_n(als.fit(matrix, params), matrix, n=k)
+        score = ranking_metrics(top, truth, k=k)[f"ndcg@{k}"]
         recorded.append({"params": params.as_dict(), f"ndcg@{k}": score})
         log_step("tune_als", "trial", **params.as_dict(), ndcg=round(score, 4))
     best = max(recorded, key=lambda trial: trial[f"ndcg@{k}"])
@@ -165,19 +172,19 @@ def train_als_model(
 
     def work(run: ModelRun) -> None:
         nonlocal params
-        train, test = split_random(data.user_items, test_fraction=test_fraction, seed=seed)
+        test = data.holdout(test_fraction=test_fraction, seed=seed)
         if tune:
-            params, run.trials = tune_als(train, trials=tune, seed=seed)
+            params, run.trials = tune_als(data, ~test, trials=tune, seed=seed)
             run.params = params.as_dict()
         run.data_size = {
             "users": len(data.users),
             "items": len(data.items),
-            "interactions": int(data.user_items.nnz),
-            "held_out": int(test.nnz),
+            "interactions": len(data.scores),
+            "held_out": int(test.sum()),
         }
-        run.metrics = evaluate_als(train, test, params)
+        run.metrics = evaluate_als(data, ~test, test, params)
         log_step("train_als_model", "evaluated", ndcg=round(run.metrics[GATE_METRIC], 4))
-        model = als.fit(data.user_items, params)
+        model = als.fit(data.matrix(half_life_days=params.half_life_days), params)
         run.artifact_name = artifacts.save(
             kind="als", obj=AlsArtifact(model, data.users, data.items, params)
         )

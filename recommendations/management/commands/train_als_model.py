@@ -16,6 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--iterations", type=int)
         parser.add_argument("--regularization", type=float)
         parser.add_argument("--alpha", type=float, help="confidence scale of the scores")
+        parser.add_argument(
+            "--half-life-days", type=float, help="age at which a pair's weight halves"
+        )
         parser.add_argument("--tune", type=int, default=0, help="random-search trials first")
         parser.add_argument("--force", action="store_true", help="publish even if worse")
         parser.add_argument("--tolerance", type=float, default=0.0, help="allowed nDCG@10 drop")
@@ -26,15 +29,16 @@ class Command(BaseCommand):
         for name in ("factors", "iterations"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name} must be at least 1")
-        for name in ("regularization", "alpha"):
+        for name in ("regularization", "alpha", "half_life_days"):
             if options[name] is not None and options[name] <= 0:
-                raise CommandError(f"--{name} must be above 0")
+                raise CommandError(f"--{name.replace('_', '-')} must be above 0")
         params = replace_params(
             current_als_params(),
             factors=options["factors"],
             iterations=options["iterations"],
             regularization=options["regularization"],
             alpha=options["alpha"],
+            half_life_days=options["half_life_days"],
             seed=options["seed"],
         )
         try:

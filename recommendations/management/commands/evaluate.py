@@ -1,0 +1,37 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommendations.services.evaluation import SPLITS, evaluate_models
+from recommendations.services.training import NoTrainingData
+
+
+class Command(BaseCommand):
+    help = "Train each model on one part of the data and score it, beside popularity, on the rest."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--split", choices=SPLITS, default="temporal")
+        parser.add_argument("--test-fraction", type=float, default=0.25)
+        parser.add_argument("--days", type=float, help="temporal: hold out the last N days")
+        parser.add_argument("--k", type=int, default=10)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+    def handle(self, *args: object, **options: object) -> None:
+        try:
+            results = evaluate_models(
+                split=options["split"],
+                test_fraction=options["test_fraction"],
+                k=options["k"],
+                seed=options["seed"],
+                days=options["days"],
+            )
+        except (NoTrainingData, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps(results, indent=2))
+            return
+        metrics = list(next(iter(results.values())))
+        self.stdout.write(f"{'model':<12}" + "".join(f"{m:>14}" for m in metrics))
+        for model, values in results.items():
+            self.stdout.write(f"{model:<12}" + "".join(f"{values[m]:>14.4f}" for m in metrics))
