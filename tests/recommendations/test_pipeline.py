@@ -152,11 +152,11 @@ def test_a_publish_that_dies_halfway_leaves_the_old_version_serving(served, monk
     calls = Counter()
     real_put = store.Publication.put
 
-    def put_then_die(self, owner, entries):
+    def put_then_die(self, owner, item_ids, scores):
         calls["put"] += 1
         if calls["put"] > SPEC.users // 2:
             raise RuntimeError("killed halfway")
-        real_put(self, owner, entries)
+        real_put(self, owner, item_ids, scores)
 
     monkeypatch.setattr(store.Publication, "put", put_then_die)
     with pytest.raises(RuntimeError, match="killed halfway"):
