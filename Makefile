@@ -37,6 +37,12 @@ fmt: install
 
 bench: install services
 	$(BIN)/python bench/import_orders.py
+	$(BIN)/python bench/quality_online_retail.py
+	$(BIN)/python bench/basket_online_retail.py
+	$(BIN)/python bench/als_path.py
+	$(BIN)/python bench/redis_publish.py
+	$(BIN)/python bench/redis_publish.py --length 20
+	$(BIN)/python bench/scale.py
 
 compose-check:
 	SECRET_KEY=check POSTGRES_PASSWORD=check MINIO_ROOT_USER=check MINIO_ROOT_PASSWORD=check \

@@ -45,20 +45,24 @@ def fresh_database(name: str) -> str:
 
 
 def manage(*args: str, database_url: str, extra_env: dict | None = None) -> Timed:
-    """Run `manage.py ARGS` in a child process; wall time and that child's peak RSS come back."""
+    """Run `manage.py ARGS` in a child process; its wall time and its own peak RSS come back."""
     env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    child = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest child so far: only a new maximum is this child's.
-    return Timed(seconds, max(peak, before) / 1024, done.stdout)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{output}")
+    return Timed(seconds, usage.ru_maxrss / 1024, output)
 
 
 def write_section(title: str, body: str) -> None:
@@ -73,3 +77,34 @@ def write_section(title: str, body: str) -> None:
     )
     REPORT.write_text(text.rstrip() + "\n")
     print(section)
+
+
+def django_setup(*, database_url: str, redis_prefix: str = "picks-bench") -> None:
+    """Configure Django in this process against a scratch database and a Redis prefix."""
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["PICKS_REDIS_PREFIX"] = redis_prefix
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+
+
+def database_exists(name: str) -> bool:
+    done = subprocess.run(
+        [
+            "psql",
+            f"{PG_SERVER}/postgres",
+            "-tAc",
+            f"SELECT 1 FROM pg_database WHERE datname='{name}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip() == "1"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

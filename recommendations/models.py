@@ -83,7 +83,8 @@ class BatchMetadata(models.Model):
 class UserProductInteraction(models.Model):
     """A user's aggregated affinity for an item, what the models train on."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # The unique (user, product) index already serves lookups by user.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
     product = models.ForeignKey(Item, on_delete=models.CASCADE)
     score = models.FloatField()
     last_updated_at = models.DateTimeField()

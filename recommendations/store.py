@@ -25,17 +25,31 @@ from redis import Redis
 TOP_BUYS = "top_buys"
 GLOBAL = "global"
 BOUGHT_TOGETHER = "bought_together"
-FAMILIES = (TOP_BUYS, GLOBAL, BOUGHT_TOGETHER)
+DECK = "deck"
+SIMILAR = "similar"
+MF = "mf"
+FAMILIES = (TOP_BUYS, GLOBAL, BOUGHT_TOGETHER, DECK, SIMILAR, MF)
 GLOBAL_TOP_BUYS = "top_buys"
 GLOBAL_TRENDING = "trending"
 SORTED_SET_FAMILIES = frozenset({BOUGHT_TOGETHER})
-RECORD = np.dtype([("item", "<i8"), ("score", "<f4")])
+# Where an entry came from, stored as one byte per entry.
+SOURCES = ("als", "mf", "explore", "popular", "basket", "content", "similar")
+FAMILY_SOURCE = {
+    TOP_BUYS: "als",
+    GLOBAL: "popular",
+    BOUGHT_TOGETHER: "basket",
+    DECK: "mf",
+    SIMILAR: "similar",
+}
+RECORD = np.dtype([("item", "<i8"), ("score", "<f4"), ("source", "u1")])
+VECTOR = np.dtype("<f4")
 
 
 @dataclass(frozen=True)
 class Entry:
     item_id: int
     score: float
+    source: str = ""
 
 
 class NothingToRollBack(Exception):
@@ -56,7 +70,17 @@ def _list_parts(family: str, owner: object) -> tuple[object, ...]:
         return ("user", owner, "top_buys")
     if family == BOUGHT_TOGETHER:
         return ("product", owner, "bought_together")
+    if family == DECK:
+        return ("user", owner, "deck")
+    if family == SIMILAR:
+        return ("product", owner, "similar")
+    if family == MF:
+        return ("mf", *owner)  # ("user" | "item", id)
     return ("global", owner)
+
+
+def source_code(name: str) -> int:
+    return SOURCES.index(name)
 
 
 def ping() -> None:
@@ -77,11 +101,20 @@ class Publication:
         self.redis.sadd(_key("versions", family), self.version)
         self.batch_keys = batch_keys
         self.pipe = self.redis.pipeline(transaction=False)
+        self.packed: dict[str, bytes] = {}  # written with one MSET per batch
         self.pending = 0
         self.lists = 0
+        self.default_source = source_code(FAMILY_SOURCE.get(family, "als"))
 
-    def put(self, owner: object, item_ids: npt.ArrayLike, scores: npt.ArrayLike) -> None:
-        """Write one ranked list, best first; an empty list writes nothing."""
+    def put(
+        self,
+        owner: object,
+        item_ids: npt.ArrayLike,
+        scores: npt.ArrayLike,
+        sources: npt.ArrayLike | None = None,
+    ) -> None:
+        """Write one ranked list, best first (source codes per entry, else the family's);
+        an empty list writes nothing."""
         item_ids = np.asarray(item_ids, dtype=np.int64)
         if not len(item_ids):
             return
@@ -92,13 +125,50 @@ class Publication:
         else:
             records = np.empty(len(item_ids), dtype=RECORD)
             records["item"], records["score"] = item_ids, scores
-            self.pipe.set(key, records.tobytes())
+            records["source"] = self.default_source if sources is None else sources
+            self.packed[key] = records.tobytes()
         self.pending += 1
         self.lists += 1
         if self.pending >= self.batch_keys:
             self.flush()
 
+    def put_rows(
+        self,
+        owners: npt.NDArray[np.int64],
+        item_ids: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float32],
+    ) -> None:
+        """Write one packed list per row of (owners x n) arrays; -1 ids pad a row's end."""
+        records = np.empty(item_ids.shape, dtype=RECORD)
+        records["item"], records["score"] = item_ids, scores
+        records["source"] = self.default_source
+        lengths = (item_ids >= 0).sum(axis=1)
+        prefix = _key(f"v{self.version}", "")
+        for owner, row, length in zip(owners.tolist(), records, lengths.tolist(), strict=True):
+            if length:
+                key = prefix + ":".join(map(str, _list_parts(self.family, owner)))
+                self.packed[key] = row[:length].tobytes()
+                self.pending += 1
+                self.lists += 1
+                if self.pending >= self.batch_keys:
+                    self.flush()
+
+    def put_vectors(self, kind: str, ids: npt.NDArray[np.int64], vectors: npt.NDArray) -> None:
+        """Write one float32 vector per id (MF embeddings: kind "user" or "item")."""
+        rows = np.ascontiguousarray(vectors, dtype=VECTOR)
+        for owner, row in zip(np.asarray(ids).tolist(), rows, strict=True):
+            self.packed[_key(f"v{self.version}", *_list_parts(self.family, (kind, owner)))] = (
+                row.tobytes()
+            )
+            self.pending += 1
+            if self.pending >= self.batch_keys:
+                self.flush()
+        self.lists += len(rows)
+
     def flush(self) -> None:
+        if self.packed:
+            self.pipe.mset(self.packed)
+            self.packed = {}
         self.pipe.execute()
         self.pending = 0
 
@@ -122,6 +192,7 @@ class Publication:
     def abort(self) -> None:
         """Drop whatever this version wrote."""
         self.pipe.reset()
+        self.packed = {}
         _delete_version(self.family, self.version)
 
 
@@ -209,8 +280,33 @@ def read_list(family: str, owner: object, *, limit: int) -> list[Entry]:
     key = _key(f"v{version.decode()}", *_list_parts(family, owner))
     if family in SORTED_SET_FAMILIES:
         rows = redis.zrevrange(key, 0, limit - 1, withscores=True)
-        return [Entry(item_id=int(item), score=score) for item, score in rows]
+        return [Entry(int(item), score, FAMILY_SOURCE[family]) for item, score in rows]
     return unpack(redis.get(key), limit=limit)
+
+
+def read_deck(*, user_id: int, limit: int) -> list[Entry]:
+    """The user's deck without the items they swiped or bought since it was built."""
+    seen = seen_items(user_id=user_id)
+    entries = read_list(DECK, user_id, limit=limit + len(seen))
+    return [e for e in entries if e.item_id not in seen][:limit]
+
+
+def read_similar(*, item_id: int, limit: int) -> list[Entry]:
+    return read_list(SIMILAR, item_id, limit=limit)
+
+
+def read_vectors(kind: str, ids: list[int]) -> dict[int, npt.NDArray[np.float32]]:
+    """MF embeddings of the live version ("user" or "item"), for the ids that have one."""
+    redis = _redis()
+    version = redis.get(_key("live", MF))
+    if version is None or not ids:
+        return {}
+    keys = [_key(f"v{version.decode()}", *_list_parts(MF, (kind, i))) for i in ids]
+    return {
+        i: np.frombuffer(raw, dtype=VECTOR)
+        for i, raw in zip(ids, redis.mget(keys), strict=True)
+        if raw
+    }
 
 
 def unpack(blob: bytes | None, *, limit: int) -> list[Entry]:
@@ -218,7 +314,7 @@ def unpack(blob: bytes | None, *, limit: int) -> list[Entry]:
     if not blob:
         return []
     records = np.frombuffer(blob, dtype=RECORD, count=min(limit, len(blob) // RECORD.itemsize))
-    return [Entry(int(i), float(s)) for i, s in zip(records["item"], records["score"], strict=True)]
+    return [Entry(item, score, SOURCES[source]) for item, score, source in records.tolist()]
 
 
 def read_top_buys(*, user_id: int, limit: int) -> list[Entry]:

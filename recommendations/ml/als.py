@@ -48,6 +48,20 @@ def fit(
     return model
 
 
+def refit(
+    model: AlternatingLeastSquares, user_items: sp.csr_matrix, *, iterations: int
+) -> AlternatingLeastSquares:
+    """Continue training a fitted model on new data of the same shape (a warm start).
+
+    The held-out model of an evaluation is already close to the full-data solution, so a few
+    more sweeps replace a second training from scratch.
+    """
+    model.iterations = iterations
+    with threadpool_limits(1, "blas"):
+        model.fit(user_items.astype(np.float32).tocsr(), show_progress=False)
+    return model
+
+
 def top_n(
     model: AlternatingLeastSquares,
     exclude: sp.csr_matrix,

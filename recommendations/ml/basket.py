@@ -35,16 +35,20 @@ class Rules:
     baskets: int
 
 
-def one_hot(baskets: Sequence[Sequence[object]], *, min_support: float) -> pd.DataFrame:
-    """Sparse one-hot frame of the baskets, keeping only items that are frequent alone.
-
-    An item below min_support cannot be part of a frequent itemset, so dropping it first
-    changes no answer and makes the matrix (and FP-Growth) much smaller.
-    """
+def frequent_items(baskets: Sequence[Sequence[object]], *, min_support: float) -> set[object]:
+    """Items in at least `min_support` of the baskets."""
     counts = Counter(item for basket in baskets for item in set(basket))
     min_count = min_support * len(baskets)
-    frequent = {item for item, c in counts.items() if c >= min_count}
-    kept = [[item for item in set(basket) if item in frequent] for basket in baskets]
+    return {item for item, c in counts.items() if c >= min_count}
+
+
+def one_hot(baskets: Sequence[Sequence[object]], *, frequent: set[object]) -> pd.DataFrame:
+    """Sparse one-hot frame of the baskets over the `frequent` items only.
+
+    An item below min_support cannot be part of a frequent itemset, so dropping it first
+    changes no answer and keeps the matrix small.
+    """
+    kept = [[item for item in basket if item in frequent] for basket in baskets]
     encoder = TransactionEncoder().fit(kept)
     matrix = encoder.transform(kept, sparse=True)
     # mlxtend's sparse path wants string column names; labels map back in `mine`.
@@ -54,8 +58,9 @@ def one_hot(baskets: Sequence[Sequence[object]], *, min_support: float) -> pd.Da
 def mine(baskets: Sequence[Sequence[object]], params: BasketParams) -> Rules:
     """Frequent itemsets and rules with one item on the right, filtered by confidence and lift."""
     params.check()
-    labels = {str(item): item for basket in baskets for item in basket}
-    frame = one_hot(baskets, min_support=params.min_support)
+    frequent = frequent_items(baskets, min_support=params.min_support)
+    labels = {str(item): item for item in frequent}
+    frame = one_hot(baskets, frequent=frequent)
     itemsets = fpgrowth(
         frame, min_support=params.min_support, use_colnames=True, max_len=params.max_len
     )

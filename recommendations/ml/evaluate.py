@@ -14,24 +14,28 @@ def ranking_metrics(
 ) -> dict[str, float]:
     """precision, recall, ndcg, map and hit rate @k over evaluated users; catalog coverage."""
     top = np.asarray(top_items)[:, :k]
-    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    n_truth = np.diff(test.indptr)
+    users = np.flatnonzero(n_truth > 0)
+    top, n_truth = top[users], n_truth[users]
+    width = top.shape[1]
+    test_keys = np.repeat(np.arange(test.shape[0]), np.diff(test.indptr)) * test.shape[1]
+    test_keys = np.sort(test_keys + test.indices)
+    hits = np.isin(users[:, None] * test.shape[1] + top, test_keys) & (top >= 0)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    totals = dict.fromkeys(("precision", "recall", "ndcg", "map", "hit_rate"), 0.0)
-    for u in users:
-        truth = test.indices[test.indptr[u] : test.indptr[u + 1]]
-        hits = np.isin(top[u], truth) & (top[u] >= 0)
-        n_hits, n_truth = hits.sum(), len(truth)
-        ideal = min(k, n_truth)
-        totals["precision"] += n_hits / k
-        totals["recall"] += n_hits / n_truth
-        totals["ndcg"] += discounts[: len(hits)][hits].sum() / discounts[:ideal].sum()
-        precision_at_hits = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
-        totals["map"] += precision_at_hits.sum() / ideal
-        totals["hit_rate"] += n_hits > 0
+    ideal = np.minimum(k, n_truth)
+    idcg = np.cumsum(discounts)[ideal - 1]
+    n_hits = hits.sum(axis=1)
+    precision_at = np.cumsum(hits, axis=1) / np.arange(1, width + 1)
+    per_user = {
+        "precision": n_hits / k,
+        "recall": n_hits / n_truth,
+        "ndcg": (hits * discounts[:width]).sum(axis=1) / idcg,
+        "map": (precision_at * hits).sum(axis=1) / ideal,
+        "hit_rate": (n_hits > 0).astype(float),
+    }
     n = max(len(users), 1)
-    metrics = {f"{name}@{k}": value / n for name, value in totals.items()}
-    shown = top[users] if len(users) else top[:0]
-    metrics["coverage"] = len(np.unique(shown[shown >= 0])) / max(test.shape[1], 1)
+    metrics = {f"{name}@{k}": float(values.sum() / n) for name, values in per_user.items()}
+    metrics["coverage"] = len(np.unique(top[top >= 0])) / max(test.shape[1], 1)
     metrics["users"] = float(len(users))
     return metrics
 

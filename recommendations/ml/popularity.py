@@ -12,17 +12,34 @@ def most_popular(user_items: sp.csr_matrix) -> npt.NDArray[np.int64]:
 
 
 def top_n_popular(
-    user_items: sp.csr_matrix, *, n: int, exclude_seen: sp.csr_matrix | None = None
+    user_items: sp.csr_matrix,
+    *,
+    n: int,
+    exclude_seen: sp.csr_matrix | None = None,
+    batch_users: int = 2000,
 ) -> npt.NDArray[np.int64]:
-    """The popularity baseline as a users x n array (-1 padded), seen items removed."""
-    ranked = most_popular(user_items)
-    out = np.full((user_items.shape[0], n), -1, dtype=np.int64)
-    seen_rows = exclude_seen if exclude_seen is not None else sp.csr_matrix(user_items.shape)
-    for u in range(user_items.shape[0]):
-        seen = seen_rows.indices[seen_rows.indptr[u] : seen_rows.indptr[u + 1]]
-        head = ranked[: n + len(seen)]
-        picked = head[~np.isin(head, seen)][:n]
-        out[u, : len(picked)] = picked
+    """The popularity baseline as a users x n array (-1 padded), seen items removed.
+
+    Popularity comes from `user_items`; the rows are those of `exclude_seen` when given.
+    """
+    n_items = user_items.shape[1]
+    n_users = exclude_seen.shape[0] if exclude_seen is not None else user_items.shape[0]
+    n = min(n, n_items)
+    # A strictly decreasing score per item by popularity rank; seen items drop below zero.
+    score = np.empty(n_items)
+    score[most_popular(user_items)] = np.arange(n_items, 0, -1)
+    out = np.full((n_users, n), -1, dtype=np.int64)
+    for start in range(0, n_users, batch_users):
+        rows = slice(start, min(start + batch_users, n_users))
+        scores = np.broadcast_to(score, (rows.stop - rows.start, n_items)).copy()
+        if exclude_seen is not None:
+            seen = exclude_seen[rows].tocoo()
+            scores[seen.row, seen.col] = -1
+        head = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+        order = np.argsort(-np.take_along_axis(scores, head, axis=1), axis=1)
+        best = np.take_along_axis(head, order, axis=1)
+        valid = np.take_along_axis(scores, best, axis=1) > 0
+        out[rows] = np.where(valid, best, -1)
     return out
 
 

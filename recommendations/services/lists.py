@@ -16,6 +16,7 @@ from recommendations.ml.data import IdIndex, build_matrix
 from recommendations.models import Interaction, ModelRun, OrderLine
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
+from recommendations.services.sql import fetch_array
 from recommendations.services.training import NoServedModel, load_served_als, served_run
 
 
@@ -27,13 +28,14 @@ class PublishResult:
 
 def _bought(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
     """users x items: 1 where the user bought the item (orders or purchase events)."""
-    lines = OrderLine.objects.filter(
-        order__customer__isnull=False, order__is_cancelled=False, quantity__gt=0
-    ).values_list("order__customer_id", "item_id")
-    events = Interaction.objects.filter(kind=Interaction.Kind.PURCHASE).values_list(
-        "user_id", "item_id"
-    )
-    pairs = np.array([*lines, *events], dtype=np.int64).reshape(-1, 2)
+    pairs = fetch_array(
+        "SELECT o.customer_id, l.item_id FROM recommendations_orderline l "
+        "JOIN recommendations_order o ON o.id = l.order_id "
+        "WHERE o.customer_id IS NOT NULL AND NOT o.is_cancelled AND l.quantity > 0 "
+        "UNION ALL SELECT user_id, item_id FROM recommendations_interaction WHERE kind = %s",
+        [Interaction.Kind.PURCHASE],
+        columns=2,
+    ).astype(np.int64)
     matrix = build_matrix(pairs[:, 0], pairs[:, 1], np.ones(len(pairs)), users=users, items=items)
     return matrix.user_items
 
@@ -50,12 +52,11 @@ def generate_top_buys(*, n: int | None = None) -> PublishResult:
     run, artifact = load_served_als()
     bought = _bought(artifact.users, artifact.items)
     ids, scores = als.top_n(artifact.model, bought, n=n, filter_items=_inactive(artifact.items))
+    item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
     with store.publishing(store.TOP_BUYS) as publication:
-        for row in track(range(len(ids)), job="generate_top_buys", total=len(ids), unit="users"):
-            keep = ids[row] >= 0
-            publication.put(
-                int(artifact.users.ids[row]), artifact.items.ids[ids[row][keep]], scores[row][keep]
-            )
+        for start in track(range(0, len(ids), 10_000), job="generate_top_buys", unit="10k users"):
+            rows = slice(start, start + 10_000)
+            publication.put_rows(artifact.users.ids[rows], item_ids[rows], scores[rows])
         publication.commit(built_at=timezone.now().isoformat(), source="als", model_run=run.pk)
     log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
     return PublishResult(publication.version, publication.lists)

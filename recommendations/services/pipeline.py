@@ -21,6 +21,11 @@ from recommendations.services.lists import (
 )
 from recommendations.services.progress import log_step
 from recommendations.services.publish import publish_catalog
+from recommendations.services.swipe import (
+    generate_decks,
+    generate_similar_items,
+    train_mf_model,
+)
 from recommendations.services.training import train_als_model, train_market_basket
 
 LOCK = "pipeline"
@@ -68,6 +73,9 @@ def _steps(*, tune: int, force: bool) -> list[tuple[str, Callable[[], object]]]:
         ("generate_global_top_buys", generate_global_top_buys),
         ("train_market_basket", lambda: train_market_basket(params=BasketParams())),
         ("generate_bought_together", generate_bought_together),
+        ("train_mf_model", lambda: train_mf_model(force=force)),
+        ("generate_decks", generate_decks),
+        ("generate_similar_items", generate_similar_items),
     ]
 
 

@@ -13,11 +13,13 @@ from recommendations import artifacts
 from recommendations.ml import als, basket, popularity
 from recommendations.ml.data import IdIndex, ScoreTable
 from recommendations.ml.evaluate import compare_with_popularity, ranking_metrics
-from recommendations.models import ModelRun, OrderLine, UserProductInteraction
+from recommendations.models import ModelRun, OrderLine
 from recommendations.services.progress import log_step, track
+from recommendations.services.sql import epoch, fetch_array
 
 logger = logging.getLogger(__name__)
 GATE_METRIC = "ndcg@10"
+EVALUATED_USERS = 5000
 
 
 class NoTrainingData(Exception):
@@ -44,19 +46,19 @@ class BasketArtifact:
 
 def load_scores() -> ScoreTable:
     """Every positive row of user_product_interactions, ages counted from the newest."""
-    rows = UserProductInteraction.objects.filter(score__gt=0).values_list(
-        "user_id", "product_id", "score", "last_updated_at"
+    array = fetch_array(
+        "SELECT user_id, product_id, score, "
+        f"{epoch('last_updated_at')} FROM user_product_interactions WHERE score > 0",
+        columns=4,
     )
-    table = [(u, i, s, t.timestamp()) for u, i, s, t in rows.iterator(chunk_size=50_000)]
-    if not table:
+    if not len(array):
         raise NoTrainingData("user_product_interactions is empty: run update_interactions first")
-    array = np.array(table, dtype=np.float64)
     return ScoreTable.of(
         array[:, 0], array[:, 1], array[:, 2], (array[:, 3].max() - array[:, 3]) / 86_400
     )
 
 
-def _record(run: ModelRun, work: Callable[[ModelRun], None]) -> ModelRun:
+def record_run(run: ModelRun, work: Callable[[ModelRun], None]) -> ModelRun:
     """Run `work` on a recorded run; a failure is recorded too, then raised."""
     started = time.perf_counter()
     try:
@@ -87,14 +89,26 @@ def current_als_params() -> als.AlsParams:
 
 
 def evaluate_als(
-    data: ScoreTable, train: np.ndarray, test: np.ndarray, params: als.AlsParams, *, k: int = 10
-) -> dict[str, float]:
-    """ALS fitted on the `train` pairs, scored on the `test` pairs beside popularity."""
+    data: ScoreTable,
+    train: np.ndarray,
+    test: np.ndarray,
+    params: als.AlsParams,
+    *,
+    k: int = 10,
+    max_users: int = EVALUATED_USERS,
+    seed: int = 0,
+) -> tuple[object, dict[str, float]]:
+    """ALS fitted on the `train` pairs and its metrics on the `test` pairs beside popularity,
+    over at most `max_users` users with held-out pairs (a seeded sample beyond that)."""
     matrix = data.matrix(half_life_days=params.half_life_days, mask=train)
     model = als.fit(matrix, params)
-    top, _ = als.top_n(model, matrix, n=k)
-    popular = popularity.top_n_popular(matrix, n=k, exclude_seen=matrix)
-    return compare_with_popularity(top, popular, data.indicator(test), k=k)
+    truth = data.indicator(test)
+    users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    if len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
+    top, _ = als.top_n(model, matrix, n=k, users=users)
+    popular = popularity.top_n_popular(matrix, n=k, exclude_seen=matrix[users])
+    return model, compare_with_popularity(top, popular, truth[users], k=k)
 
 
 def _sample_params(rng: np.random.Generator, seed: int) -> als.AlsParams:
@@ -136,20 +150,29 @@ def served_run(kind: str) -> ModelRun | None:
     return ModelRun.objects.filter(kind=kind, published=True).first()
 
 
-def _gate(run: ModelRun, *, force: bool, tolerance: float) -> None:
+def apply_gate(
+    run: ModelRun,
+    *,
+    force: bool,
+    tolerance: float,
+    metric: str = GATE_METRIC,
+    higher_is_better: bool = True,
+) -> None:
+    """Publish `run` unless its `metric` is worse than the served run's (beyond `tolerance`)."""
     served = served_run(run.kind)
-    new = run.metrics.get(GATE_METRIC, 0.0)
-    old = served.metrics.get(GATE_METRIC, 0.0) if served else 0.0
+    sign = 1 if higher_is_better else -1
+    new = run.metrics.get(metric, 0.0)
+    old = served.metrics.get(metric, 0.0) if served else 0.0
     if force:
         run.published, run.decision = True, "published (forced)"
     elif served is None:
         run.published, run.decision = True, "published: first model"
-    elif new >= old - tolerance:
+    elif sign * new >= sign * old - tolerance:
         run.published = True
-        run.decision = f"published: {GATE_METRIC} {new:.4f} vs served {old:.4f}"
+        run.decision = f"published: {metric} {new:.4f} vs served {old:.4f}"
     else:
         run.published = False
-        run.decision = f"kept served run #{served.pk}: {GATE_METRIC} {new:.4f} < {old:.4f}"
+        run.decision = f"kept served run #{served.pk}: {metric} {new:.4f} vs {old:.4f}"
 
 
 def train_als_model(
@@ -161,7 +184,8 @@ def train_als_model(
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> ModelRun:
-    """Evaluate on a held-out split, fit on all data, store the artifact, apply the quality gate."""
+    """Evaluate on a held-out split, then bring that model up to all the data (a warm start),
+    store the artifact and apply the quality gate."""
     if not 0 < test_fraction < 1:
         raise ValueError("test_fraction must be between 0 and 1")
     if tune < 0:
@@ -182,15 +206,16 @@ def train_als_model(
             "interactions": len(data.scores),
             "held_out": int(test.sum()),
         }
-        run.metrics = evaluate_als(data, ~test, test, params)
+        model, run.metrics = evaluate_als(data, ~test, test, params, seed=seed)
         log_step("train_als_model", "evaluated", ndcg=round(run.metrics[GATE_METRIC], 4))
-        model = als.fit(data.matrix(half_life_days=params.half_life_days), params)
+        full = data.matrix(half_life_days=params.half_life_days)
+        model = als.refit(model, full, iterations=max(2, params.iterations // 5))
         run.artifact_name = artifacts.save(
             kind="als", obj=AlsArtifact(model, data.users, data.items, params)
         )
-        _gate(run, force=force, tolerance=tolerance)
+        apply_gate(run, force=force, tolerance=tolerance)
 
-    return _record(run, work)
+    return record_run(run, work)
 
 
 def load_served_als() -> tuple[ModelRun, AlsArtifact]:
@@ -259,7 +284,7 @@ def train_market_basket(
         else:
             run.decision = "not served: mined from a file"
 
-    return _record(run, work)
+    return record_run(run, work)
 
 
 def replace_params(params: als.AlsParams, **changes: object) -> als.AlsParams:

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommendations.artifacts import ArtifactMissing
 from recommendations.services.lists import PublishResult
-from recommendations.services.training import NoServedModel
+from recommendations.services.training import NoServedModel, NoTrainingData
 
 
 class PublishCommand(BaseCommand):
@@ -20,6 +20,6 @@ class PublishCommand(BaseCommand):
             raise CommandError("--n must be at least 1")
         try:
             result = type(self).job(n=n)
-        except (NoServedModel, ArtifactMissing, ValueError) as exc:
+        except (NoServedModel, NoTrainingData, ArtifactMissing, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"published {result.lists} lists as version {result.version}")

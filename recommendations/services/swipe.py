@@ -1,0 +1,324 @@
+"""The swipe half: the PyTorch MF model, decks, similar items and the embeddings in Redis."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from django.conf import settings
+from django.utils import timezone
+from scipy.special import expit
+
+from catalog.models import Item
+from recommendations import artifacts, store
+from recommendations.ml import als, content, diversity, mf
+from recommendations.ml.data import IdIndex, build_matrix, holdout_mask
+from recommendations.ml.evaluate import ranking_metrics
+from recommendations.models import Interaction, ModelRun
+from recommendations.services.lists import PublishResult
+from recommendations.services.progress import log_step, track
+from recommendations.services.publish import active_item_ids
+from recommendations.services.sql import fetch_array
+from recommendations.services.training import (
+    NoServedModel,
+    NoTrainingData,
+    apply_gate,
+    load_served_als,
+    record_run,
+    served_run,
+)
+
+MF_GATE_METRIC = "auc"
+
+
+@dataclass(frozen=True)
+class MfArtifact:
+    model: mf.MfModel
+    users: IdIndex
+    items: IdIndex
+
+
+@dataclass(frozen=True)
+class Swipes:
+    user_ids: npt.NDArray[np.int64]
+    item_ids: npt.NDArray[np.int64]
+    targets: npt.NDArray[np.float32]
+
+
+def load_swipes(*, ratings: bool) -> Swipes:
+    """Likes (1) and dislikes (0); or, with `ratings`, every event that carries a value."""
+    if ratings:
+        sql = (
+            "SELECT user_id, item_id, value FROM recommendations_interaction "
+            "WHERE value IS NOT NULL"
+        )
+        array = fetch_array(sql, columns=3)
+    else:
+        sql = (
+            "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END "
+            "FROM recommendations_interaction WHERE kind IN (%s, %s)"
+        )
+        kinds = [Interaction.Kind.LIKE, Interaction.Kind.LIKE, Interaction.Kind.DISLIKE]
+        array = fetch_array(sql, kinds, columns=3)
+    if not len(array):
+        raise NoTrainingData("no swipes (or ratings) logged yet")
+    return Swipes(
+        array[:, 0].astype(np.int64), array[:, 1].astype(np.int64), array[:, 2].astype(np.float32)
+    )
+
+
+def _ranking(model: mf.MfModel, train: tuple, test: tuple, n_items: int, k: int = 10) -> dict:
+    """P/R/nDCG@k of the MF scores on held-out likes, training swipes filtered out."""
+    (tu, ti, _), (su, si, sy) = train, test
+    users = np.unique(su[sy > 0])
+    if not len(users):
+        return {}
+    user_vectors, item_vectors = mf.embeddings(model)
+    seen = build_matrix(tu, ti, np.ones(len(tu)), users=IdIndex(np.arange(len(user_vectors))),
+                        items=IdIndex(np.arange(n_items))).user_items  # fmt: skip
+    scores = user_vectors[users] @ item_vectors.T
+    scores[seen[users].nonzero()] = -np.inf
+    top = np.argsort(-scores, axis=1)[:, :k]
+    likes = sy > 0
+    truth = build_matrix(su[likes], si[likes], np.ones(likes.sum()), users=IdIndex(users),
+                         items=IdIndex(np.arange(n_items))).user_items  # fmt: skip
+    return ranking_metrics(top, truth, k=k)
+
+
+def train_mf_model(
+    *,
+    params: mf.MfParams | None = None,
+    ratings: bool = False,
+    force: bool = False,
+    tolerance: float = 0.0,
+    test_fraction: float = 0.2,
+) -> ModelRun:
+    """Train on swipes, score held-out swipes (AUC, log-loss, P/R/nDCG@10; MAE/RMSE for
+    ratings), then continue on all swipes; publish the model and its embeddings if not worse."""
+    params = params or mf.MfParams()
+    swipes = load_swipes(ratings=ratings)
+    users = IdIndex.of(swipes.user_ids)
+    items = IdIndex.of(np.concatenate([swipes.item_ids, np.fromiter(active_item_ids(), np.int64)]))
+    u, i = users.index_of(swipes.user_ids), items.index_of(swipes.item_ids)
+    run = ModelRun.objects.create(
+        kind=ModelRun.Kind.MF, params={**params.as_dict(), "ratings": ratings}
+    )
+
+    def work(run: ModelRun) -> None:
+        test = holdout_mask(u, test_fraction=test_fraction, seed=params.seed)
+        model = mf.fit(
+            u[~test], i[~test], swipes.targets[~test], n_users=len(users), n_items=len(items),
+            params=params, explicit=ratings,
+            on_epoch=lambda r: log_step("train_mf_model", "epoch", **r),
+        )  # fmt: skip
+        predicted = mf.predict(model, u[test], i[test])
+        if ratings:
+            run.metrics = mf.rating_metrics(swipes.targets[test], predicted)
+        else:
+            run.metrics = {
+                **mf.classification_metrics(swipes.targets[test], predicted),
+                **_ranking(
+                    model,
+                    (u[~test], i[~test], swipes.targets[~test]),
+                    (u[test], i[test], swipes.targets[test]),
+                    len(items),
+                ),
+            }
+        run.metrics["epochs"] = len(model.history)
+        run.data_size = {
+            "users": len(users),
+            "items": len(items),
+            "swipes": len(u),
+            "held_out": int(test.sum()),
+        }
+        final = mf.fit(
+            u, i, swipes.targets, n_users=len(users), n_items=len(items),
+            params=params, explicit=ratings, init=model,
+        )  # fmt: skip
+        run.artifact_name = artifacts.save(kind="mf", obj=MfArtifact(final, users, items))
+        apply_gate(
+            run,
+            force=force,
+            tolerance=tolerance,
+            metric="rmse" if ratings else MF_GATE_METRIC,
+            higher_is_better=not ratings,
+        )
+        if run.published:
+            publish_embeddings(final, users, items, run_id=run.pk)
+
+    return record_run(run, work)
+
+
+def publish_embeddings(model: mf.MfModel, users: IdIndex, items: IdIndex, *, run_id: int) -> None:
+    """User and item vectors into Redis: a like-probability is one dot product away."""
+    user_vectors, item_vectors = mf.embeddings(model)
+    with store.publishing(store.MF) as publication:
+        publication.put_vectors("user", users.ids, user_vectors)
+        publication.put_vectors("item", items.ids, item_vectors)
+        publication.commit(
+            built_at=timezone.now().isoformat(), model_run=run_id, explicit=model.explicit
+        )
+
+
+def load_served_mf() -> tuple[ModelRun, MfArtifact]:
+    run = served_run(ModelRun.Kind.MF)
+    if run is None:
+        raise NoServedModel("no MF model is published: run train_mf_model first")
+    return run, artifacts.load(run.artifact_name)
+
+
+def _seen(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
+    """users x items: swiped or bought (never shown in a deck again)."""
+    pairs = fetch_array(
+        "SELECT user_id, item_id FROM recommendations_interaction WHERE kind IN (%s, %s, %s) "
+        "UNION ALL SELECT o.customer_id, l.item_id FROM recommendations_orderline l "
+        "JOIN recommendations_order o ON o.id = l.order_id WHERE o.customer_id IS NOT NULL",
+        [Interaction.Kind.LIKE, Interaction.Kind.DISLIKE, Interaction.Kind.PURCHASE],
+        columns=2,
+    ).astype(np.int64)
+    return build_matrix(
+        pairs[:, 0], pairs[:, 1], np.ones(len(pairs)), users=users, items=items
+    ).user_items
+
+
+def item_clusters(items: IdIndex) -> npt.NDArray[np.int64]:
+    """A near-duplicate cluster per item: same category, brand and colour."""
+    rows = Item.objects.filter(pk__in=items.ids.tolist()).values_list(
+        "pk", "category_id", "brand", "colour"
+    )
+    keys = {pk: (category, brand.lower(), colour.lower()) for pk, category, brand, colour in rows}
+    codes: dict[tuple, int] = {}
+    return np.array(
+        [codes.setdefault(keys.get(int(pk), ("?", "?", "?")), len(codes)) for pk in items.ids],
+        dtype=np.int64,
+    )
+
+
+def _exploration_pool(
+    probs: npt.NDArray[np.float32], never_swiped: npt.NDArray[np.int64], *, size: int
+) -> npt.NDArray[np.int64]:
+    """Unseen items the model is least sure about (p nearest 0.5), and items nobody swiped."""
+    candidates = np.flatnonzero(probs >= 0)
+    unsure = candidates[np.argsort(np.abs(probs[candidates] - 0.5))[:size]]
+    fresh = never_swiped[probs[never_swiped] >= 0]
+    return np.union1d(unsure, fresh)
+
+
+def generate_decks(
+    *, n: int | None = None, explore_share: float = 0.1, seed: int = 0, batch_users: int = 1000
+) -> PublishResult:
+    """Every swiper's next `n` unseen items by like-probability, diversified, with exploration."""
+    if not 0 <= explore_share < 1:
+        raise ValueError("explore_share must be in [0, 1)")
+    n = n or settings.PICKS_LIST_LENGTH
+    run, artifact = load_served_mf()
+    user_vectors, item_vectors = mf.embeddings(artifact.model)
+    seen = _seen(artifact.users, artifact.items)
+    blocked = ~np.isin(artifact.items.ids, np.fromiter(active_item_ids(), np.int64))
+    clusters = item_clusters(artifact.items)
+    never_swiped = np.flatnonzero(np.asarray(seen.sum(axis=0)).ravel() == 0)
+    rng = np.random.default_rng(seed)
+    explore_code, mf_code = store.source_code("explore"), store.source_code("mf")
+    with store.publishing(store.DECK) as publication:
+        for start in track(
+            range(0, len(user_vectors), batch_users), job="generate_decks", unit="batches"
+        ):
+            rows = np.arange(start, min(start + batch_users, len(user_vectors)))
+            probs = expit(user_vectors[rows] @ item_vectors.T)
+            probs[:, blocked] = -1
+            probs[seen[rows].nonzero()] = -1
+            for r, user_row in enumerate(rows):
+                ranked = np.argsort(-probs[r])[: 3 * n]
+                ranked = ranked[probs[r, ranked] >= 0]
+                pool = _exploration_pool(probs[r], never_swiped, size=2 * n)
+                head, explored = diversity.explore(ranked[:n], pool, share=explore_share, rng=rng)
+                ranked = np.concatenate([head, ranked[n:][~np.isin(ranked[n:], head)]])
+                explored = np.concatenate([explored, np.zeros(len(ranked) - n, bool)])
+                picked = diversity.diversify(clusters[ranked], n=n)
+                deck, explored = ranked[picked], explored[picked]
+                publication.put(
+                    int(artifact.users.ids[user_row]),
+                    artifact.items.ids[deck],
+                    probs[r, deck],
+                    np.where(explored, explore_code, mf_code),
+                )
+        publication.commit(built_at=timezone.now().isoformat(), source="mf", model_run=run.pk)
+    log_step("generate_decks", "published", version=publication.version, lists=publication.lists)
+    return PublishResult(publication.version, publication.lists)
+
+
+def _content_vectors(items: IdIndex) -> sp.csr_matrix:
+    rows = {
+        pk: row
+        for pk, *row in Item.objects.filter(pk__in=items.ids.tolist()).values_list(
+            "pk", "category__name", "brand", "colour", "price", "title", "description"
+        )
+    }
+    fields = [rows[int(pk)] for pk in items.ids]
+    return content.item_vectors(
+        categories=[str(f[0] or "") for f in fields],
+        brands=[f[1].lower() for f in fields],
+        colours=[f[2].lower() for f in fields],
+        prices=[float(f[3]) for f in fields],
+        texts=[f"{f[4]} {f[5]}" for f in fields],
+    )
+
+
+def _collaborative_vectors(items: IdIndex) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """Unit item vectors from the served ALS model (else MF), aligned to `items`; and which
+    items have one."""
+    try:
+        _, artifact = load_served_als()
+        source_items, factors = artifact.items, als.item_vectors(artifact.model)
+    except NoServedModel:
+        _, artifact = load_served_mf()
+        source_items, factors = artifact.items, mf.embeddings(artifact.model)[1]
+        factors = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
+    index = source_items.index_of(items.ids)
+    has = index >= 0
+    out = np.zeros((len(items), factors.shape[1]), dtype=np.float32)
+    out[has] = factors[index[has]]
+    return out, has
+
+
+def generate_similar_items(*, n: int | None = None, content_weight: float = 0.5) -> PublishResult:
+    """`product:{id}:similar`: collaborative and content similarity blended; content alone for
+    items without events."""
+    if not 0 <= content_weight <= 1:
+        raise ValueError("content_weight must be in [0, 1]")
+    n = n or settings.PICKS_LIST_LENGTH
+    items = IdIndex.of(np.fromiter(active_item_ids(), np.int64))
+    if len(items) < 2:
+        raise NoTrainingData("fewer than two active items")
+    text = _content_vectors(items)
+    try:
+        factors, has = _collaborative_vectors(items)
+    except NoServedModel:
+        factors, has = np.zeros((len(items), 1), np.float32), np.zeros(len(items), bool)
+    n = min(n, len(items) - 1)
+    blend_code, content_code = store.source_code("similar"), store.source_code("content")
+    with store.publishing(store.SIMILAR) as publication:
+        for start in track(
+            range(0, len(items), 1000), job="generate_similar_items", unit="batches"
+        ):
+            rows = np.arange(start, min(start + 1000, len(items)))
+            sims = np.asarray((text[rows] @ text.T).todense(), dtype=np.float32)
+            both = has[rows][:, None] & has[None, :]
+            cf = factors[rows] @ factors.T
+            sims = np.where(both, content_weight * sims + (1 - content_weight) * cf, sims)
+            sims[np.arange(len(rows)), rows] = -np.inf
+            head = np.argpartition(-sims, n - 1, axis=1)[:, :n]
+            order = np.argsort(-np.take_along_axis(sims, head, axis=1), axis=1)
+            best = np.take_along_axis(head, order, axis=1)
+            for r, row in enumerate(rows):
+                publication.put(
+                    int(items.ids[row]),
+                    items.ids[best[r]],
+                    sims[r, best[r]],
+                    np.where(has[row] & has[best[r]], blend_code, content_code),
+                )
+        publication.commit(built_at=timezone.now().isoformat(), source="similar")
+    log_step(
+        "generate_similar_items", "published", version=publication.version, lists=publication.lists
+    )
+    return PublishResult(publication.version, publication.lists)

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from recommendations.ml import mf
+from recommendations.ml.synthetic import ShopSpec, make_shop
+
+SPEC = ShopSpec(users=300, items=120, events=15_000, groups=4, seed=1)
+PARAMS = mf.MfParams(factors=8, epochs=15, batch_size=2048, learning_rate=0.02, patience=2)
+
+
+def swipes():
+    shop = make_shop(SPEC)
+    keep = shop.event_kind <= 1  # like, dislike
+    users, items = shop.event_user[keep], shop.event_item[keep]
+    labels = (shop.event_kind[keep] == 0).astype(np.float32)
+    test = np.random.default_rng(0).random(len(users)) < 0.2
+    return shop, users, items, labels, test
+
+
+@pytest.fixture(scope="module")
+def trained():
+    shop, users, items, labels, test = swipes()
+    model = mf.fit(
+        users[~test],
+        items[~test],
+        labels[~test],
+        n_users=SPEC.users,
+        n_items=SPEC.items,
+        params=PARAMS,
+    )
+    return shop, users, items, labels, test, model
+
+
+def test_mf_predicts_held_out_swipes_of_the_planted_groups(trained):
+    _, users, items, labels, test, model = trained
+    metrics = mf.classification_metrics(labels[test], mf.predict(model, users[test], items[test]))
+    assert metrics["auc"] > 0.9
+    assert metrics["log_loss"] < 0.5
+
+
+def test_unseen_items_of_a_users_group_score_above_other_groups_items(trained):
+    shop, *_, model = trained
+    user = 5
+    own = np.flatnonzero(shop.item_group == shop.user_group[user])
+    other = np.flatnonzero(shop.item_group != shop.user_group[user])
+    p_own = mf.predict(model, np.full(len(own), user), own).mean()
+    p_other = mf.predict(model, np.full(len(other), user), other).mean()
+    assert p_own > p_other + 0.3
+
+
+def test_one_dot_product_of_the_exported_embeddings_is_the_prediction(trained):
+    _, users, items, _, test, model = trained
+    user_vectors, item_vectors = mf.embeddings(model)
+    dot = (user_vectors[users[test]] * item_vectors[items[test]]).sum(axis=1)
+    assert np.allclose(expit(dot), mf.predict(model, users[test], items[test]), atol=1e-5)
+
+
+def test_batch_norm_and_dropout_still_fold_into_the_embeddings():
+    _, users, items, labels, _ = swipes()
+    params = mf.MfParams(factors=8, epochs=3, batch_norm=True, dropout=0.2, batch_size=2048)
+    model = mf.fit(users, items, labels, n_users=SPEC.users, n_items=SPEC.items, params=params)
+    user_vectors, item_vectors = mf.embeddings(model)
+    dot = (user_vectors[users[:50]] * item_vectors[items[:50]]).sum(axis=1)
+    assert np.allclose(expit(dot), mf.predict(model, users[:50], items[:50]), atol=1e-5)
+
+
+def test_the_same_seed_trains_the_same_model():
+    _, users, items, labels, _ = swipes()
+    params = mf.MfParams(factors=4, epochs=2, batch_size=4096)
+    a = mf.fit(users, items, labels, n_users=SPEC.users, n_items=SPEC.items, params=params)
+    b = mf.fit(users, items, labels, n_users=SPEC.users, n_items=SPEC.items, params=params)
+    assert all(
+        np.array_equal(x, y) for x, y in zip(mf.embeddings(a), mf.embeddings(b), strict=True)
+    )
+
+
+def test_explicit_ratings_are_learned_with_mse():
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 50, 4000), rng.integers(0, 40, 4000)
+    ratings = np.where((users % 2) == (items % 2), 5.0, 1.0).astype(np.float32)
+    params = mf.MfParams(factors=4, epochs=40, learning_rate=0.05, batch_size=512, patience=5)
+    model = mf.fit(users, items, ratings, n_users=50, n_items=40, params=params, explicit=True)
+    metrics = mf.rating_metrics(ratings[:500], mf.predict(model, users[:500], items[:500]))
+    assert metrics["rmse"] < 0.8
