@@ -2,9 +2,11 @@ from django.urls import path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.apis import UserMeApi, UserRegisterApi
+from accounts.tokens import PicksTokenObtainPairSerializer
 
 
 class LoginApi(TokenObtainPairView):
+    serializer_class = PicksTokenObtainPairSerializer
     throttle_scope = "auth"
 
 

@@ -83,9 +83,13 @@ class BatchMetadata(models.Model):
 class UserProductInteraction(models.Model):
     """A user's aggregated affinity for an item, what the models train on."""
 
-    # The unique (user, product) index already serves lookups by user.
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
-    product = models.ForeignKey(Item, on_delete=models.CASCADE)
+    # A table derived from events and orders, rebuilt by update_interactions: no database-level
+    # foreign keys (their deferred checks cost more than the insert itself on a full rebuild;
+    # Django still cascades deletes), and the unique (user, product) index serves user lookups.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
+    product = models.ForeignKey(Item, on_delete=models.CASCADE, db_constraint=False)
     score = models.FloatField()
     last_updated_at = models.DateTimeField()
 

@@ -415,3 +415,80 @@ def release_lock(name: str, *, token: str) -> None:
 def delete_prefix() -> int:
     """Delete every key under this prefix (SCAN + UNLINK, never FLUSHDB); the count comes back."""
     return _scan_delete(_redis(), f"{settings.PICKS_REDIS_PREFIX}:*")
+
+
+# ---- one-round-trip reads for the API -------------------------------------------------------
+
+_READ_LIST = """
+local prefix, family, suffix = ARGV[1], ARGV[2], ARGV[3]
+local limit, zset, seen_key = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
+local record_bytes = tonumber(ARGV[7])
+local seen = {}
+if seen_key ~= '' then seen = redis.call('SMEMBERS', seen_key) end
+local version = redis.call('GET', prefix .. ':live:' .. family)
+if not version then return {false, false, false, seen} end
+local key = prefix .. ':v' .. version .. ':' .. suffix
+local meta = redis.call('GET', prefix .. ':meta:' .. family .. ':' .. version)
+local data
+if zset then
+  data = redis.call('ZREVRANGE', key, 0, limit - 1, 'WITHSCORES')
+else
+  data = redis.call('GETRANGE', key, 0, limit * record_bytes - 1)
+end
+return {version, meta, data, seen}
+"""
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A live list as the API reads it: version, what the job recorded, the entries."""
+
+    version: int | None
+    meta: dict
+    entries: list[Entry]
+    seen: frozenset[int] = frozenset()
+
+
+def read_ranked(
+    family: str, owner: object, *, limit: int, seen_of_user: int | None = None
+) -> Ranked:
+    """Pointer, metadata and list in one round trip (plus the user's seen set, for decks)."""
+    suffix = ":".join(map(str, _list_parts(family, owner)))
+    seen_key = _key("user", seen_of_user, "seen") if seen_of_user is not None else ""
+    zset = "1" if family in SORTED_SET_FAMILIES else "0"
+    script = _redis().register_script(_READ_LIST)  # EVALSHA, loading the script once
+    version, meta, data, seen = script(
+        keys=[],
+        args=[
+            settings.PICKS_REDIS_PREFIX,
+            family,
+            suffix,
+            limit,
+            zset,
+            seen_key,
+            RECORD.itemsize,
+        ],
+    )
+    seen_ids = frozenset(int(i) for i in seen)
+    if version is None:
+        return Ranked(None, {}, [], seen_ids)
+    if family in SORTED_SET_FAMILIES:
+        pairs = zip(data[::2], data[1::2], strict=True)
+        entries = [Entry(int(i), float(s), FAMILY_SOURCE[family]) for i, s in pairs]
+    else:
+        entries = unpack(data, limit=limit)
+    return Ranked(int(version), orjson.loads(meta) if meta else {}, entries, seen_ids)
+
+
+def read_many(family: str, owners: list[object], *, limit: int) -> dict[object, list[Entry]]:
+    """Several lists of one family (e.g. the similar lists of a few liked items)."""
+    redis = _redis()
+    version = redis.get(_key("live", family))
+    if version is None:
+        return {}
+    pipe = redis.pipeline(transaction=False)
+    for owner in owners:
+        pipe.get(_key(f"v{version.decode()}", *_list_parts(family, owner)))
+    return {
+        owner: unpack(blob, limit=limit) for owner, blob in zip(owners, pipe.execute(), strict=True)
+    }

@@ -5,8 +5,8 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.tokens import PicksRefreshToken
 from recommendations import store
 from tests.factories import UserFactory
 
@@ -38,7 +38,7 @@ def api() -> APIClient:
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {PicksRefreshToken.for_user(user).access_token}")
     return client
 
 

@@ -150,6 +150,7 @@ REST_FRAMEWORK = {
         "user": env("THROTTLE_USER", default="3000/min"),
         "auth": env("THROTTLE_AUTH", default="30/min"),
         "events": env("THROTTLE_EVENTS", default="1200/min"),
+        "lists": env("THROTTLE_LISTS", default="6000/min"),
     },
     "EXCEPTION_HANDLER": "config.exceptions.json_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

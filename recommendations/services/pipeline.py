@@ -26,9 +26,16 @@ from recommendations.services.swipe import (
     generate_similar_items,
     train_mf_model,
 )
-from recommendations.services.training import train_als_model, train_market_basket
+from recommendations.services.training import (
+    NoServedModel,
+    NoTrainingData,
+    train_als_model,
+    train_market_basket,
+)
 
 LOCK = "pipeline"
+# A shop without swipes (orders only) has no MF model and no decks; the rest still runs.
+OPTIONAL_STEPS = frozenset({"train_mf_model", "generate_decks"})
 
 
 class PipelineLocked(Exception):
@@ -85,9 +92,14 @@ def run_pipeline(*, tune: int = 0, force: bool = False) -> list[StepResult]:
     with pipeline_lock(ttl_seconds=settings.PICKS_PIPELINE_LOCK_SECONDS):
         for name, step in _steps(tune=tune, force=force):
             started = time.perf_counter()
-            outcome = step()
+            try:
+                outcome = _describe(step())
+            except (NoTrainingData, NoServedModel) as exc:
+                if name not in OPTIONAL_STEPS:
+                    raise
+                outcome = f"skipped: {exc}"
             seconds = time.perf_counter() - started
-            results.append(StepResult(name, seconds, _describe(outcome)))
+            results.append(StepResult(name, seconds, outcome))
             log_step("run_pipeline", name, seconds=round(seconds, 2))
     return results
 

@@ -266,3 +266,22 @@ def test_publish_catalog_and_bought_together_run_alone(demo):
     assert publish_catalog() == SPEC.items
     train_market_basket(params=BasketParams())
     assert generate_bought_together().lists >= len(demo.shop.pairs)
+
+
+def test_a_shop_without_swipes_runs_the_pipeline_and_skips_the_swipe_half(service_client):
+    items = [ItemFactory(sku=f"S{n}") for n in range(6)]
+    shoppers = [UserFactory() for _ in range(8)]
+    when = (timezone.now() - timedelta(days=1)).isoformat()
+    for n, shopper in enumerate(shoppers):
+        picked = [items[n % 6], items[(n + 1) % 6], items[(n + 2) % 6]]
+        service_client.post(
+            "/api/orders/",
+            {"invoice_no": f"I{n}", "customer": shopper.id, "ordered_at": when,
+             "lines": [{"sku": i.sku, "quantity": 1, "unit_price": "3.00"} for i in picked]},
+            format="json",
+        )  # fmt: skip
+    steps = {step.name: step.outcome for step in run_pipeline()}
+    assert steps["train_mf_model"].startswith("skipped: no swipes")
+    assert steps["generate_decks"].startswith("skipped")
+    assert store.read_top_buys(user_id=shoppers[0].id, limit=5)
+    assert store.read_similar(item_id=items[0].id, limit=5)
