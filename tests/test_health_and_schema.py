@@ -33,6 +33,13 @@ def test_the_openapi_schema_documents_every_endpoint(api):
         "/api/interactions/",
         "/api/orders/",
         "/api/health/",
+        "/api/recommendations/top-buys/",
+        "/api/recommendations/bought-together/{product_id}/",
+        "/api/recommendations/similar/{product_id}/",
+        "/api/recommendations/trending/",
+        "/api/recommendations/deck/",
+        "/api/recommendations/more-like-these/",
+        "/api/recommendations/predict/",
     ):
         assert path in paths
 
@@ -41,3 +48,11 @@ def test_the_interactive_docs_page_is_served(api):
     response = api.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def test_cors_allows_only_the_configured_origins(api, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example"]
+    allowed = api.get("/api/health/", HTTP_ORIGIN="https://shop.example")
+    assert allowed["Access-Control-Allow-Origin"] == "https://shop.example"
+    other = api.get("/api/health/", HTTP_ORIGIN="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in other

@@ -1,5 +1,6 @@
 """The swipe half: the PyTorch MF model, decks, similar items and the embeddings in Redis."""
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
 from recommendations.services.sql import fetch_array
 from recommendations.services.training import (
+    EVALUATED_USERS,
     NoServedModel,
     NoTrainingData,
     apply_gate,
@@ -68,20 +70,29 @@ def load_swipes(*, ratings: bool) -> Swipes:
 
 
 def _ranking(model: mf.MfModel, train: tuple, test: tuple, n_items: int, k: int = 10) -> dict:
-    """P/R/nDCG@k of the MF scores on held-out likes, training swipes filtered out."""
+    """P/R/nDCG@k of the MF scores on held-out likes, training swipes filtered out, over at
+    most EVALUATED_USERS users (a seeded sample), scored in batches."""
     (tu, ti, _), (su, si, sy) = train, test
     users = np.unique(su[sy > 0])
     if not len(users):
         return {}
+    if len(users) > EVALUATED_USERS:
+        users = np.sort(np.random.default_rng(0).choice(users, EVALUATED_USERS, replace=False))
     user_vectors, item_vectors = mf.embeddings(model)
+    all_items = IdIndex(np.arange(n_items))
     seen = build_matrix(tu, ti, np.ones(len(tu)), users=IdIndex(np.arange(len(user_vectors))),
-                        items=IdIndex(np.arange(n_items))).user_items  # fmt: skip
-    scores = user_vectors[users] @ item_vectors.T
-    scores[seen[users].nonzero()] = -np.inf
-    top = np.argsort(-scores, axis=1)[:, :k]
-    likes = sy > 0
+                        items=all_items).user_items  # fmt: skip
+    top = np.empty((len(users), k), dtype=np.int64)
+    for start in range(0, len(users), 1000):
+        rows = users[start : start + 1000]
+        scores = user_vectors[rows] @ item_vectors.T
+        scores[seen[rows].nonzero()] = -np.inf
+        head = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, head, axis=1), axis=1)
+        top[start : start + len(rows)] = np.take_along_axis(head, order, axis=1)
+    likes = (sy > 0) & np.isin(su, users)
     truth = build_matrix(su[likes], si[likes], np.ones(likes.sum()), users=IdIndex(users),
-                         items=IdIndex(np.arange(n_items))).user_items  # fmt: skip
+                         items=all_items).user_items  # fmt: skip
     return ranking_metrics(top, truth, k=k)
 
 
@@ -131,9 +142,11 @@ def train_mf_model(
             "swipes": len(u),
             "held_out": int(test.sum()),
         }
+        # A warm start: a few epochs over all swipes, not a second training from scratch.
+        refit = dataclasses.replace(params, epochs=max(1, len(model.history) // 4))
         final = mf.fit(
             u, i, swipes.targets, n_users=len(users), n_items=len(items),
-            params=params, explicit=ratings, init=model,
+            params=refit, explicit=ratings, init=model,
         )  # fmt: skip
         run.artifact_name = artifacts.save(kind="mf", obj=MfArtifact(final, users, items))
         apply_gate(
@@ -199,7 +212,9 @@ def _exploration_pool(
 ) -> npt.NDArray[np.int64]:
     """Unseen items the model is least sure about (p nearest 0.5), and items nobody swiped."""
     candidates = np.flatnonzero(probs >= 0)
-    unsure = candidates[np.argsort(np.abs(probs[candidates] - 0.5))[:size]]
+    distance = np.abs(probs[candidates] - 0.5)
+    size = min(size, len(candidates))
+    unsure = candidates[np.argpartition(distance, size - 1)[:size]] if size else candidates
     fresh = never_swiped[probs[never_swiped] >= 0]
     return np.union1d(unsure, fresh)
 
@@ -224,12 +239,15 @@ def generate_decks(
             range(0, len(user_vectors), batch_users), job="generate_decks", unit="batches"
         ):
             rows = np.arange(start, min(start + batch_users, len(user_vectors)))
-            probs = expit(user_vectors[rows] @ item_vectors.T)
+            probs = expit(user_vectors[rows] @ item_vectors.T).astype(np.float32)
             probs[:, blocked] = -1
             probs[seen[rows].nonzero()] = -1
+            width = min(3 * n, probs.shape[1])
+            head = np.argpartition(-probs, width - 1, axis=1)[:, :width]
+            order = np.argsort(-np.take_along_axis(probs, head, axis=1), axis=1, kind="stable")
+            candidates = np.take_along_axis(head, order, axis=1)
             for r, user_row in enumerate(rows):
-                ranked = np.argsort(-probs[r])[: 3 * n]
-                ranked = ranked[probs[r, ranked] >= 0]
+                ranked = candidates[r][probs[r, candidates[r]] >= 0]
                 pool = _exploration_pool(probs[r], never_swiped, size=2 * n)
                 head, explored = diversity.explore(ranked[:n], pool, share=explore_share, rng=rng)
                 ranked = np.concatenate([head, ranked[n:][~np.isin(ranked[n:], head)]])

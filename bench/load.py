@@ -1,0 +1,135 @@
+"""Load test of the list endpoints under gunicorn (production settings) against a bare view.
+
+    .venv/bin/python bench/load.py [--database picks_bench_demo] [--seconds 15]
+
+Uses a database holding the demo shop (bench/mf_swipes.py makes `picks_bench_demo`), runs the
+pipeline into a Redis prefix of its own, starts gunicorn (2 sync workers) on 127.0.0.1, and
+drives each endpoint with wrk (32 connections, 2 threads) for `--seconds`, then the bare view
+(stateless JWT + one Redis GET) with the same server and settings.
+"""
+
+import argparse
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+
+from common import PG_SERVER, ROOT, database_exists, django_setup, machine, manage, write_section
+
+PORT = 8765
+PREFIX = "picks-load"
+
+
+def wrk(url: str, seconds: int, token: str | None) -> dict:
+    args = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", url]
+    if token:
+        args[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50": pct["50"],
+        "p99": pct["99"],
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", default="picks_bench_demo")
+    parser.add_argument("--seconds", type=int, default=15)
+    args = parser.parse_args()
+    if not database_exists(args.database):
+        raise SystemExit(f"no database {args.database}: run bench/mf_swipes.py first")
+    url = f"{PG_SERVER}/{args.database}"
+    env = {"PICKS_REDIS_PREFIX": PREFIX, "LOG_LEVEL": "WARNING"}
+    manage("migrate", "--noinput", database_url=url)
+    manage("run_pipeline", database_url=url, extra_env=env)
+    django_setup(database_url=url, redis_prefix=PREFIX)
+    from accounts.models import User
+    from accounts.tokens import PicksRefreshToken
+    from recommendations import store
+    from recommendations.services.swipe import load_served_mf
+
+    _, artifact = load_served_mf()
+    user = User.objects.get(pk=int(artifact.users.ids[0]))
+    token = str(PicksRefreshToken.for_user(user).access_token)
+    product = store.read_ranked(store.GLOBAL, store.GLOBAL_TOP_BUYS, limit=1).entries[0].item_id
+    store._redis().set(f"{PREFIX}:bare", "x" * 200)
+    server_env = {
+        **os.environ,
+        **env,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "load-benchmark-only",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "ROOT_URLCONF": "bench_urls",
+        "PYTHONPATH": f"{ROOT / 'bench'}",
+        "THROTTLE_LISTS": "100000000/min",
+        "THROTTLE_ANON": "100000000/min",
+        "THROTTLE_USER": "100000000/min",
+    }
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--workers", "2",
+         "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
+        cwd=ROOT, env=server_env, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{PORT}"
+    try:
+        for _ in range(60):
+            try:
+                urllib.request.urlopen(f"{base}/api/health/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        targets = [
+            ("bare DRF view: stateless JWT + one Redis GET", "/bench/bare/", token),
+            ("top-buys (JWT)", "/api/recommendations/top-buys/", token),
+            ("bought-together (guest)", f"/api/recommendations/bought-together/{product}/", None),
+            ("deck (JWT)", "/api/recommendations/deck/", token),
+            ("bare view again (drift check)", "/bench/bare/", token),
+        ]
+        results = []
+        for name, path, auth in targets:
+            wrk(base + path, 2, auth)  # warm-up
+            results.append((name, wrk(base + path, args.seconds, auth)))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+        store.delete_prefix()
+    bare = results[0][1]
+    rows = "\n".join(
+        f"| {name} | {r['rps']:,.0f} | {r['p50']} | {r['p99']} | {r['rps'] / bare['rps']:.2f} "
+        f"| {to_ms(r['p99']) / to_ms(bare['p99']):.2f} | {r['errors']} |"
+        for name, r in results
+    )
+    write_section(
+        "Read API under load",
+        f"""
+Machine: {machine()}; gunicorn 2 sync workers, production settings, PostgreSQL 15 and Redis 7,
+wrk on the same 2 cores (-t2 -c32, {args.seconds} s per endpoint after a 2 s warm-up).
+Date: {dt.date.today()}. Command: `.venv/bin/python bench/load.py --seconds {args.seconds}`
+(demo shop: 10k users, 2k items, 200k events; lists of 20 with item cards).
+
+| endpoint | req/s | p50 | p99 | throughput vs bare | p99 vs bare | non-2xx |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+{rows}
+
+Targets: each list >= 0.7x the bare view's throughput and p99 <= 2x the bare view's p99.
+""",
+    )
+
+
+if __name__ == "__main__":
+    main()
