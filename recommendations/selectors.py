@@ -87,17 +87,23 @@ def _page(
     because: dict[int, int] | None = None,
     source: str | None = None,
 ) -> list[Result]:
-    """Entries with a card (active items only) that pass the filters, up to `limit`."""
-    cards = store.read_cards([e.item_id for e in entries])
-    results = []
-    for entry in entries:
-        card = cards.get(entry.item_id)
-        if card is None or not filters.keep(card):
-            continue
-        origin = (because or {}).get(entry.item_id)
-        results.append(Result(card, entry.score, source or entry.source, origin))
-        if len(results) >= limit:
-            break
+    """Entries with a card (active items only) that pass the filters, up to `limit`.
+
+    Cards are read in chunks (twice the page first), so an unfiltered page reads few cards.
+    """
+    results: list[Result] = []
+    chunk = max(2 * limit, 20)
+    for start in range(0, len(entries), chunk):
+        part = entries[start : start + chunk]
+        cards = store.read_cards([e.item_id for e in part])
+        for entry in part:
+            card = cards.get(entry.item_id)
+            if card is None or not filters.keep(card):
+                continue
+            origin = (because or {}).get(entry.item_id)
+            results.append(Result(card, entry.score, source or entry.source, origin))
+            if len(results) >= limit:
+                return results
     return results
 
 

@@ -11,6 +11,7 @@ half a list, and a job that dies before the switch leaves the old version servin
 version before the live one is kept for rollback; older ones are deleted on the next publish.
 """
 
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -492,3 +493,16 @@ def read_many(family: str, owners: list[object], *, limit: int) -> dict[object, 
     return {
         owner: unpack(blob, limit=limit) for owner, blob in zip(owners, pipe.execute(), strict=True)
     }
+
+
+def hit_counter(name: str, client: object, *, window_seconds: int) -> tuple[int, int]:
+    """Count one hit of `client` in the current fixed window (one round trip); the count so
+    far and the seconds left in the window come back."""
+    now = time.time()
+    window = int(now // window_seconds)
+    key = _key("throttle", name, client, window)
+    pipe = _redis().pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, window_seconds + 1)
+    count, _ = pipe.execute()
+    return int(count), int((window + 1) * window_seconds - now) + 1

@@ -18,7 +18,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "user": "100000/min",
     "auth": "100000/min",
     "events": "100000/min",
-    "lists": "100000/min",
+    "lists_anon": "100000/min",
+    "lists_user": "100000/min",
 }
 PICKS_WATERMARK_LAG_SECONDS = 0
 MEDIA_ROOT = str(BASE_DIR / "var" / f"test-media-{os.getpid()}")

@@ -183,3 +183,17 @@ def test_lists_answer_503_json_when_redis_is_unreachable(shop, api, settings, cl
     response = api.get(f"{BASE}/trending/")
     assert response.status_code == 503
     assert response.json()["code"] == "store_unavailable"
+
+
+def test_crossing_the_list_rate_gets_429_with_retry_after(shop, api, settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "lists_anon": "3/min"},
+    }
+    client_address = {"REMOTE_ADDR": "192.0.2.77"}  # counted apart from the other tests
+    statuses = [api.get(f"{BASE}/trending/", **client_address).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = api.get(f"{BASE}/trending/", **client_address)
+    assert response.json()["code"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 61
