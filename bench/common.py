@@ -6,6 +6,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,21 +49,22 @@ def manage(*args: str, database_url: str, extra_env: dict | None = None) -> Time
     """Run `manage.py ARGS` in a child process; its wall time and its own peak RSS come back."""
     env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    start = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{output}")
-    return Timed(seconds, usage.ru_maxrss / 1024, output)
+    # GNU time runs the job from its own small process: a child forked straight from this
+    # (large) interpreter would report this process's footprint as its floor.
+    with tempfile.NamedTemporaryFile("r") as rss:
+        start = time.perf_counter()
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+        peak_kb = int(rss.read().strip().splitlines()[-1] or 0)
+    if done.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return Timed(seconds, peak_kb / 1024, done.stdout)
 
 
 def write_section(title: str, body: str) -> None:

@@ -144,6 +144,20 @@ def top_buys_for_user(*, user_id: int | None, filters: Filters, limit: int) -> R
     return _answer(ranked, "global", fallback=user_id is not None, filters=filters, limit=limit)
 
 
+def _trending_fallback(*, filters: Filters, limit: int, exclude: frozenset[int]) -> RankedList:
+    """Trending, marked as a fallback, without the given items."""
+    ranked = store.read_ranked(store.GLOBAL, store.GLOBAL_TRENDING, limit=_stored_length())
+    return _answer(
+        ranked,
+        "trending",
+        fallback=True,
+        filters=filters,
+        limit=limit,
+        exclude=exclude,
+        source="fallback",
+    )
+
+
 def _require_item(item_id: int) -> None:
     if not store.read_cards([item_id]):
         raise UnknownItem(item_id)
@@ -161,16 +175,7 @@ def bought_together_for_item(*, item_id: int, filters: Filters, limit: int) -> R
         return _answer(
             ranked, "similar", fallback=True, filters=filters, limit=limit, source="fallback"
         )
-    ranked = store.read_ranked(store.GLOBAL, store.GLOBAL_TRENDING, limit=_stored_length())
-    return _answer(
-        ranked,
-        "trending",
-        fallback=True,
-        filters=filters,
-        limit=limit,
-        exclude=exclude,
-        source="fallback",
-    )
+    return _trending_fallback(filters=filters, limit=limit, exclude=exclude)
 
 
 def similar_for_item(*, item_id: int, filters: Filters, limit: int) -> RankedList:
@@ -179,16 +184,7 @@ def similar_for_item(*, item_id: int, filters: Filters, limit: int) -> RankedLis
     ranked = store.read_ranked(store.SIMILAR, item_id, limit=_stored_length())
     if ranked.entries:
         return _answer(ranked, "similar", fallback=False, filters=filters, limit=limit)
-    ranked = store.read_ranked(store.GLOBAL, store.GLOBAL_TRENDING, limit=_stored_length())
-    return _answer(
-        ranked,
-        "trending",
-        fallback=True,
-        filters=filters,
-        limit=limit,
-        exclude=frozenset({item_id}),
-        source="fallback",
-    )
+    return _trending_fallback(filters=filters, limit=limit, exclude=frozenset({item_id}))
 
 
 def deck_for_user(*, user_id: int, filters: Filters, limit: int) -> RankedList:
@@ -233,16 +229,7 @@ def more_like_these(*, item_ids: list[int], filters: Filters, limit: int) -> Ran
         return RankedList(
             results, "similar", False, meta.get("version"), meta.get("built_at"), limit
         )
-    ranked = store.read_ranked(store.GLOBAL, store.GLOBAL_TRENDING, limit=_stored_length())
-    return _answer(
-        ranked,
-        "trending",
-        fallback=True,
-        filters=filters,
-        limit=limit,
-        exclude=liked_set,
-        source="fallback",
-    )
+    return _trending_fallback(filters=filters, limit=limit, exclude=liked_set)
 
 
 @dataclass(frozen=True)
