@@ -2,9 +2,8 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.utils.text import slugify
 
-from catalog.models import Category, Item
+from catalog.models import Item
 from recommendations.services.publish import refresh_item_card
 
 
@@ -31,11 +30,3 @@ def item_update(*, item: Item, image: UploadedFile | None = None, **fields: Any)
     item.save()
     transaction.on_commit(lambda: refresh_item_card(item))
     return item
-
-
-def category_get_or_create(*, name: str) -> Category:
-    """The category of that name, created on first use."""
-    category, _ = Category.objects.get_or_create(
-        name=name, defaults={"slug": slugify(name) or "category"}
-    )
-    return category

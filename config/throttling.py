@@ -6,6 +6,8 @@ from redis.exceptions import RedisError
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
+from recommendations import store
+
 logger = logging.getLogger(__name__)
 
 
@@ -40,6 +42,9 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
     `lists_user` and `lists_anon` rates.
     """
 
+    def __init__(self) -> None:
+        """Rates are chosen per request (guest or user), not at construction."""
+
     def get_cache_key(self, request: object, view: object) -> str:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
@@ -47,8 +52,6 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
         return f"anon:{self.get_ident(request)}"
 
     def allow_request(self, request: object, view: object) -> bool:
-        from recommendations import store
-
         user = getattr(request, "user", None)
         self.scope = "lists_user" if user is not None and user.is_authenticated else "lists_anon"
         self.rate = self.get_rate()
@@ -68,6 +71,3 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
 
     def wait(self) -> float:
         return float(getattr(self, "left", self.duration))
-
-    def __init__(self) -> None:
-        """Rates are chosen per request (guest or user), not at construction."""

@@ -211,7 +211,7 @@ def deck_for_user(*, user_id: int, filters: Filters, limit: int) -> RankedList:
 def more_like_these(*, item_ids: list[int], filters: Filters, limit: int) -> RankedList:
     """The similar lists of the liked items merged (best similarity wins), each result
     explained by the liked item it came from; the liked items themselves left out."""
-    lists = store.read_many(store.SIMILAR, item_ids, limit=_stored_length())
+    meta, lists = store.read_many(store.SIMILAR, item_ids, limit=_stored_length())
     best: dict[int, tuple[float, int]] = {}
     for liked, entries in lists.items():
         for entry in entries:
@@ -223,7 +223,6 @@ def more_like_these(*, item_ids: list[int], filters: Filters, limit: int) -> Ran
         key=lambda e: -e.score,
     )
     because = {i: origin for i, (_, origin) in best.items()}
-    meta = store.version_meta(store.SIMILAR)
     if merged:
         results = _page(merged, filters=filters, limit=limit, because=because)
         return RankedList(

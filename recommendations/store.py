@@ -274,22 +274,16 @@ def version_meta(family: str) -> dict:
 
 def read_list(family: str, owner: object, *, limit: int) -> list[Entry]:
     """The live version of one list, best first; empty when there is none."""
-    redis = _redis()
-    version = redis.get(_key("live", family))
-    if version is None:
-        return []
-    key = _key(f"v{version.decode()}", *_list_parts(family, owner))
-    if family in SORTED_SET_FAMILIES:
-        rows = redis.zrevrange(key, 0, limit - 1, withscores=True)
-        return [Entry(int(item), score, FAMILY_SOURCE[family]) for item, score in rows]
-    return unpack(redis.get(key), limit=limit)
+    return read_ranked(family, owner, limit=limit).entries
 
 
 def read_deck(*, user_id: int, limit: int) -> list[Entry]:
     """The user's deck without the items they swiped or bought since it was built."""
-    seen = seen_items(user_id=user_id)
-    entries = read_list(DECK, user_id, limit=limit + len(seen))
-    return [e for e in entries if e.item_id not in seen][:limit]
+    # Seen items may sit anywhere in the stored list: read past `limit` before dropping them.
+    ranked = read_ranked(
+        DECK, user_id, limit=limit + settings.PICKS_LIST_LENGTH, seen_of_user=user_id
+    )
+    return [e for e in ranked.entries if e.item_id not in ranked.seen][:limit]
 
 
 def read_similar(*, item_id: int, limit: int) -> list[Entry]:
@@ -481,18 +475,22 @@ def read_ranked(
     return Ranked(int(version), orjson.loads(meta) if meta else {}, entries, seen_ids)
 
 
-def read_many(family: str, owners: list[object], *, limit: int) -> dict[object, list[Entry]]:
-    """Several lists of one family (e.g. the similar lists of a few liked items)."""
+def read_many(
+    family: str, owners: list[object], *, limit: int
+) -> tuple[dict, dict[object, list[Entry]]]:
+    """Several packed lists of one family (e.g. the similar lists of a few liked items), and
+    what the live version's job recorded (its `version` and `built_at`)."""
     redis = _redis()
     version = redis.get(_key("live", family))
     if version is None:
-        return {}
+        return {}, {}
     pipe = redis.pipeline(transaction=False)
+    pipe.get(_key("meta", family, version.decode()))
     for owner in owners:
         pipe.get(_key(f"v{version.decode()}", *_list_parts(family, owner)))
-    return {
-        owner: unpack(blob, limit=limit) for owner, blob in zip(owners, pipe.execute(), strict=True)
-    }
+    meta, *blobs = pipe.execute()
+    lists = {owner: unpack(blob, limit=limit) for owner, blob in zip(owners, blobs, strict=True)}
+    return (orjson.loads(meta) if meta else {}), lists
 
 
 def hit_counter(name: str, client: object, *, window_seconds: int) -> tuple[int, int]:

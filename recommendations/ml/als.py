@@ -8,6 +8,8 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+from recommendations.ml.data import unit_rows
+
 FILTERED_SCORE = np.finfo(np.float32).min / 2
 
 
@@ -97,6 +99,4 @@ def top_n(
 
 def item_vectors(model: AlternatingLeastSquares) -> npt.NDArray[np.float32]:
     """Item factors scaled to unit length (cosine similarity is then a dot product)."""
-    factors = np.asarray(model.item_factors, dtype=np.float32)
-    norms = np.linalg.norm(factors, axis=1, keepdims=True)
-    return factors / np.maximum(norms, 1e-12)
+    return unit_rows(model.item_factors)

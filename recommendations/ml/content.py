@@ -9,6 +9,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import OneHotEncoder, normalize
 
+from recommendations.ml.data import top_k
+
 
 @dataclass(frozen=True)
 class ContentWeights:
@@ -72,9 +74,7 @@ def top_similar(
         sims = vectors[part] @ vectors.T
         sims = np.asarray(sims.todense() if sp.issparse(sims) else sims, dtype=np.float32)
         sims[np.arange(len(part)), part] = -np.inf
-        head = np.argpartition(-sims, n - 1, axis=1)[:, :n]
-        order = np.argsort(-np.take_along_axis(sims, head, axis=1), axis=1)
-        best = np.take_along_axis(head, order, axis=1)
+        best = top_k(sims, n)
         ids[start : start + len(part)] = best
         scores[start : start + len(part)] = np.take_along_axis(sims, best, axis=1)
     return ids, scores

@@ -7,6 +7,19 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 
+def top_k(scores: npt.NDArray, k: int) -> npt.NDArray[np.int64]:
+    """Column indices of each row's `k` highest scores, best first (k <= columns)."""
+    head = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, head, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(head, order, axis=1)
+
+
+def unit_rows(vectors: npt.NDArray) -> npt.NDArray[np.float32]:
+    """Rows scaled to unit length (cosine similarity is then a dot product)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 @dataclass(frozen=True)
 class IdIndex:
     """Sorted database ids; the position of an id is its row or column index."""

@@ -4,6 +4,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from recommendations.ml.data import top_k
+
 
 def most_popular(user_items: sp.csr_matrix) -> npt.NDArray[np.int64]:
     """Item indices by number of distinct users, most first (ties by index)."""
@@ -35,9 +37,7 @@ def top_n_popular(
         if exclude_seen is not None:
             seen = exclude_seen[rows].tocoo()
             scores[seen.row, seen.col] = -1
-        head = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-        order = np.argsort(-np.take_along_axis(scores, head, axis=1), axis=1)
-        best = np.take_along_axis(head, order, axis=1)
+        best = top_k(scores, n)
         valid = np.take_along_axis(scores, best, axis=1) > 0
         out[rows] = np.where(valid, best, -1)
     return out

@@ -13,7 +13,7 @@ from scipy.special import expit
 from catalog.models import Item
 from recommendations import artifacts, store
 from recommendations.ml import als, content, diversity, mf
-from recommendations.ml.data import IdIndex, build_matrix, holdout_mask
+from recommendations.ml.data import IdIndex, build_matrix, holdout_mask, top_k, unit_rows
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun
 from recommendations.services.lists import PublishResult
@@ -87,9 +87,7 @@ def _ranking(model: mf.MfModel, train: tuple, test: tuple, n_items: int, k: int 
         rows = users[start : start + 1000]
         scores = user_vectors[rows] @ item_vectors.T
         scores[seen[rows].nonzero()] = -np.inf
-        head = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, head, axis=1), axis=1)
-        top[start : start + len(rows)] = np.take_along_axis(head, order, axis=1)
+        top[start : start + len(rows)] = top_k(scores, k)
     likes = (sy > 0) & np.isin(su, users)
     truth = build_matrix(su[likes], si[likes], np.ones(likes.sum()), users=IdIndex(users),
                          items=all_items).user_items  # fmt: skip
@@ -243,9 +241,7 @@ def generate_decks(
             probs[:, blocked] = -1
             probs[seen[rows].nonzero()] = -1
             width = min(3 * n, probs.shape[1])
-            head = np.argpartition(-probs, width - 1, axis=1)[:, :width]
-            order = np.argsort(-np.take_along_axis(probs, head, axis=1), axis=1, kind="stable")
-            candidates = np.take_along_axis(head, order, axis=1)
+            candidates = top_k(probs, width)
             for r, user_row in enumerate(rows):
                 ranked = candidates[r][probs[r, candidates[r]] >= 0]
                 pool = _exploration_pool(probs[r], never_swiped, size=2 * n)
@@ -290,8 +286,7 @@ def _collaborative_vectors(items: IdIndex) -> tuple[npt.NDArray[np.float32], npt
         source_items, factors = artifact.items, als.item_vectors(artifact.model)
     except NoServedModel:
         _, artifact = load_served_mf()
-        source_items, factors = artifact.items, mf.embeddings(artifact.model)[1]
-        factors = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
+        source_items, factors = artifact.items, unit_rows(mf.embeddings(artifact.model)[1])
     index = source_items.index_of(items.ids)
     has = index >= 0
     out = np.zeros((len(items), factors.shape[1]), dtype=np.float32)
@@ -325,9 +320,7 @@ def generate_similar_items(*, n: int | None = None, content_weight: float = 0.5)
             cf = factors[rows] @ factors.T
             sims = np.where(both, content_weight * sims + (1 - content_weight) * cf, sims)
             sims[np.arange(len(rows)), rows] = -np.inf
-            head = np.argpartition(-sims, n - 1, axis=1)[:, :n]
-            order = np.argsort(-np.take_along_axis(sims, head, axis=1), axis=1)
-            best = np.take_along_axis(head, order, axis=1)
+            best = top_k(sims, n)
             for r, row in enumerate(rows):
                 publication.put(
                     int(items.ids[row]),
