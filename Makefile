@@ -44,6 +44,7 @@ bench: install services
 	$(BIN)/python bench/redis_publish.py --length 20
 	$(BIN)/python bench/similar_online_retail.py
 	$(BIN)/python bench/mf_swipes.py
+	$(BIN)/python bench/load.py
 	$(BIN)/python bench/scale.py
 
 compose-check:

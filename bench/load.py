@@ -5,13 +5,15 @@
 Uses a database holding the demo shop (bench/mf_swipes.py makes `picks_bench_demo`), runs the
 pipeline into a Redis prefix of its own, starts gunicorn (2 sync workers) on 127.0.0.1, and
 drives each endpoint with wrk (32 connections, 2 threads) for `--seconds`, then the bare view
-(stateless JWT + one Redis GET) with the same server and settings.
+(stateless JWT + one Redis GET) with the same server and settings. Needs `wrk` (Debian
+package `wrk`).
 """
 
 import argparse
 import datetime as dt
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -49,6 +51,8 @@ def main() -> None:
     parser.add_argument("--database", default="picks_bench_demo")
     parser.add_argument("--seconds", type=int, default=15)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
     if not database_exists(args.database):
         raise SystemExit(f"no database {args.database}: run bench/mf_swipes.py first")
     url = f"{PG_SERVER}/{args.database}"

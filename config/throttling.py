@@ -37,9 +37,11 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
     """Fixed-window rate for the list endpoints: one Redis INCR per request.
 
     DRF's own throttles read and write a pickled history per request (two round trips each,
-    and two of them apply); on endpoints that answer in one round trip that doubled the cost.
-    Clients are counted by user id (from the token) or, for guests, by address, at the
-    `lists_user` and `lists_anon` rates.
+    and two of them apply). Clients are counted by user id (from the token) or, for guests,
+    by address, at the `lists_user` and `lists_anon` rates. A view that sets
+    `counts_in_read = True` gets the hit handed to it (`view.hit`, `view.hit_limit`) instead:
+    it counts it inside its own Redis read, so the whole request is one round trip, and
+    refuses the request when the count comes back over the limit.
     """
 
     def __init__(self) -> None:
@@ -56,10 +58,12 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
         self.scope = "lists_user" if user is not None and user.is_authenticated else "lists_anon"
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
+        hit = store.Hit(self.scope, self.get_cache_key(request, view), self.duration)
+        if getattr(view, "counts_in_read", False):
+            view.hit, view.hit_limit = hit, self.num_requests
+            return True
         try:
-            count, self.left = store.hit_counter(
-                self.scope, self.get_cache_key(request, view), window_seconds=self.duration
-            )
+            count = store.count_hit(hit)
         except RedisError:
             logger.warning("throttle counters unavailable; request let through")
             return True
@@ -70,4 +74,4 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def wait(self) -> float:
-        return float(getattr(self, "left", self.duration))
+        return store.Hit(self.scope, "", self.duration).seconds_left()

@@ -16,7 +16,7 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 from accounts.permissions import acts_for_others
 from config.renderers import OrjsonRenderer
 from config.throttling import ListRateThrottle
-from recommendations import selectors
+from recommendations import selectors, store
 
 MAX_LIMIT = 100
 MAX_IDS = 100
@@ -171,9 +171,19 @@ class ListApi(APIView):
     renderer_classes = [OrjsonRenderer]
     extra_ids: tuple[str, ...] = ()
     extra_ints: tuple[str, ...] = ()
+    # The list read counts the request against the rate (see ListRateThrottle).
+    counts_in_read = True
+    hit: store.Hit | None = None
+    hit_limit = 0
 
     def query(self, request: Request) -> ListQuery:
         return _parse(request.query_params, self.extra_ids, self.extra_ints)
+
+    def counted(self, ranked: selectors.RankedList) -> selectors.RankedList:
+        """The list, unless the read's count of this client's requests is over the rate."""
+        if self.hit is not None and ranked.hits > self.hit_limit:
+            self.throttled(self.request, self.hit.seconds_left())
+        return ranked
 
 
 class UserTopBuysApi(ListApi):
@@ -187,9 +197,12 @@ class UserTopBuysApi(ListApi):
         query = self.query(request)
         user_id = _acting_for(request, query.validated_data.get("user_id"))
         ranked = selectors.top_buys_for_user(
-            user_id=user_id, filters=query.filters(), limit=query.validated_data["limit"]
+            user_id=user_id,
+            filters=query.filters(),
+            limit=query.validated_data["limit"],
+            hit=self.hit,
         )
-        return render(ranked, public=user_id is None)
+        return render(self.counted(ranked), public=user_id is None)
 
 
 def _acting_for(request: Request, asked: int | None) -> int | None:
@@ -210,11 +223,14 @@ class ItemListApi(ListApi):
         query = self.query(request)
         try:
             ranked = type(self).selector(
-                item_id=product_id, filters=query.filters(), limit=query.validated_data["limit"]
+                item_id=product_id,
+                filters=query.filters(),
+                limit=query.validated_data["limit"],
+                hit=self.hit,
             )
         except selectors.UnknownItem as exc:
             raise NotFound(f"No active item {product_id}.") from exc
-        return render(ranked, public=True)
+        return render(self.counted(ranked), public=True)
 
 
 class ItemBoughtTogetherApi(ItemListApi):
@@ -229,8 +245,10 @@ class TrendingApi(ListApi):
     @extend_schema(parameters=[ListQuerySerializer], responses=ListOutputSerializer)
     def get(self, request: Request) -> Response:
         query = self.query(request)
-        ranked = selectors.trending(filters=query.filters(), limit=query.validated_data["limit"])
-        return render(ranked, public=True)
+        ranked = selectors.trending(
+            filters=query.filters(), limit=query.validated_data["limit"], hit=self.hit
+        )
+        return render(self.counted(ranked), public=True)
 
 
 class UserDeckApi(ListApi):
@@ -243,8 +261,9 @@ class UserDeckApi(ListApi):
             user_id=int(request.user.id),
             filters=query.filters(),
             limit=query.validated_data["limit"],
+            hit=self.hit,
         )
-        return render(ranked, public=False)
+        return render(self.counted(ranked), public=False)
 
 
 class MoreLikeTheseApi(ListApi):
@@ -252,6 +271,7 @@ class MoreLikeTheseApi(ListApi):
         items = IdListField(help_text="liked item ids, comma-separated")
 
     extra_ids = ("items",)
+    counts_in_read = False
 
     @extend_schema(parameters=[QuerySerializer], responses=ListOutputSerializer)
     def get(self, request: Request) -> Response:
@@ -261,11 +281,12 @@ class MoreLikeTheseApi(ListApi):
             filters=query.filters(),
             limit=query.validated_data["limit"],
         )
-        return render(ranked, public=True)
+        return render(self.counted(ranked), public=True)
 
 
 class PredictApi(ListApi):
     permission_classes = [IsAuthenticated]
+    counts_in_read = False
 
     class QuerySerializer(serializers.Serializer):
         item_id = serializers.IntegerField(min_value=1)

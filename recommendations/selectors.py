@@ -3,10 +3,12 @@
 Everything here reads Redis through `store`; nothing touches the database.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
+import orjson
 from django.conf import settings
 from scipy.special import expit
 
@@ -29,6 +31,17 @@ class Filters:
     size: str | None = None
     brand: str | None = None
     exclude: frozenset[int] = frozenset()
+
+    @property
+    def narrows(self) -> bool:
+        """True when a filter needs the item cards' fields."""
+        return bool(
+            self.category
+            or self.brand
+            or self.size
+            or self.min_price is not None
+            or self.max_price is not None
+        )
 
     def keep(self, card: dict) -> bool:
         """True when the item card passes every filter."""
@@ -54,7 +67,7 @@ class Filters:
 
 @dataclass(frozen=True)
 class Result:
-    card: dict
+    card: orjson.Fragment  # the item card as published (JSON), rendered as it is
     score: float
     source: str
     because: int | None = None
@@ -68,6 +81,7 @@ class RankedList:
     version: int | None
     built_at: str | None
     limit: int
+    hits: int = 0  # requests in the caller's rate window, when the read counted one
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -75,137 +89,140 @@ class RankedList:
         return len(self.results) >= self.limit
 
 
+@dataclass(frozen=True)
+class Step:
+    """One list of a fallback chain and how its answer is labelled."""
+
+    family: str
+    owner: object
+    name: str
+    fallback: bool = False
+    source: str | None = None  # overrides each entry's stored source
+
+
 def _stored_length() -> int:
     return settings.PICKS_LIST_LENGTH
 
 
-def _page(
-    entries: list[store.Entry],
+def _results(
+    pairs: Iterable[tuple[store.Entry, bytes]],
     *,
     filters: Filters,
     limit: int,
-    because: dict[int, int] | None = None,
     source: str | None = None,
+    because: dict[int, int] | None = None,
 ) -> list[Result]:
-    """Entries with a card (active items only) that pass the filters, up to `limit`.
-
-    Cards are read in chunks (twice the page first), so an unfiltered page reads few cards.
-    """
+    """Entries (with their raw cards) that pass the filters, up to `limit`. Cards are parsed
+    only when a filter needs their fields."""
     results: list[Result] = []
-    chunk = max(2 * limit, 20)
-    for start in range(0, len(entries), chunk):
-        part = entries[start : start + chunk]
-        cards = store.read_cards([e.item_id for e in part])
-        for entry in part:
-            card = cards.get(entry.item_id)
-            if card is None or not filters.keep(card):
-                continue
-            origin = (because or {}).get(entry.item_id)
-            results.append(Result(card, entry.score, source or entry.source, origin))
-            if len(results) >= limit:
-                return results
+    for entry, raw in pairs:
+        if entry.item_id in filters.exclude:
+            continue
+        if filters.narrows and not filters.keep(orjson.loads(raw)):
+            continue
+        origin = because.get(entry.item_id) if because else None
+        results.append(Result(orjson.Fragment(raw), entry.score, source or entry.source, origin))
+        if len(results) >= limit:
+            break
     return results
 
 
-def _answer(
-    ranked: store.Ranked,
-    name: str,
+def _read_chain(
+    chain: list[Step],
     *,
-    fallback: bool,
     filters: Filters,
     limit: int,
-    exclude: frozenset[int] = frozenset(),
-    source: str | None = None,
+    hit: store.Hit | None,
+    seen_of_user: int | None = None,
+    item_id: int | None = None,
 ) -> RankedList:
-    entries = [e for e in ranked.entries if e.item_id not in exclude]
-    return RankedList(
-        results=_page(entries, filters=filters, limit=limit, source=source),
-        source=name,
-        fallback=fallback,
-        version=ranked.version,
-        built_at=ranked.meta.get("built_at"),
-        limit=limit,
+    """The first published list of `chain`, read, filtered and labelled in one round trip.
+    Without narrowing filters only `limit` cards are read; with them, every stored entry's."""
+    page = store.read_page(
+        [(step.family, step.owner) for step in chain],
+        want=_stored_length() if filters.narrows else limit,
+        stored=_stored_length(),
+        exclude=filters.exclude | ({item_id} if item_id is not None else set()),
+        seen_of_user=seen_of_user,
+        require_card=item_id,
+        hit=hit,
     )
-
-
-def trending(*, filters: Filters, limit: int) -> RankedList:
-    """The time-decayed global list."""
-    ranked = store.read_ranked(store.GLOBAL, store.GLOBAL_TRENDING, limit=_stored_length())
-    return _answer(ranked, "trending", fallback=False, filters=filters, limit=limit)
-
-
-def top_buys_for_user(*, user_id: int | None, filters: Filters, limit: int) -> RankedList:
-    """The user's precomputed top buys, else (guests, cold start) the global top buys."""
-    if user_id is not None:
-        ranked = store.read_ranked(store.TOP_BUYS, user_id, limit=_stored_length())
-        if ranked.entries:
-            return _answer(ranked, "personal", fallback=False, filters=filters, limit=limit)
-    ranked = store.read_ranked(store.GLOBAL, store.GLOBAL_TOP_BUYS, limit=_stored_length())
-    return _answer(ranked, "global", fallback=user_id is not None, filters=filters, limit=limit)
-
-
-def _trending_fallback(*, filters: Filters, limit: int, exclude: frozenset[int]) -> RankedList:
-    """Trending, marked as a fallback, without the given items."""
-    ranked = store.read_ranked(store.GLOBAL, store.GLOBAL_TRENDING, limit=_stored_length())
-    return _answer(
-        ranked,
-        "trending",
-        fallback=True,
-        filters=filters,
-        limit=limit,
-        exclude=exclude,
-        source="fallback",
-    )
-
-
-def _require_item(item_id: int) -> None:
-    if not store.read_cards([item_id]):
+    if page.item_missing:
         raise UnknownItem(item_id)
-
-
-def bought_together_for_item(*, item_id: int, filters: Filters, limit: int) -> RankedList:
-    """Rules by lift; else the item's similar items; else trending."""
-    _require_item(item_id)
-    exclude = frozenset({item_id})
-    ranked = store.read_ranked(store.BOUGHT_TOGETHER, item_id, limit=_stored_length())
-    if ranked.entries:
-        return _answer(ranked, "bought_together", fallback=False, filters=filters, limit=limit)
-    ranked = store.read_ranked(store.SIMILAR, item_id, limit=_stored_length())
-    if ranked.entries:
-        return _answer(
-            ranked, "similar", fallback=True, filters=filters, limit=limit, source="fallback"
-        )
-    return _trending_fallback(filters=filters, limit=limit, exclude=exclude)
-
-
-def similar_for_item(*, item_id: int, filters: Filters, limit: int) -> RankedList:
-    """Blended collaborative and content neighbours; else trending."""
-    _require_item(item_id)
-    ranked = store.read_ranked(store.SIMILAR, item_id, limit=_stored_length())
-    if ranked.entries:
-        return _answer(ranked, "similar", fallback=False, filters=filters, limit=limit)
-    return _trending_fallback(filters=filters, limit=limit, exclude=frozenset({item_id}))
-
-
-def deck_for_user(*, user_id: int, filters: Filters, limit: int) -> RankedList:
-    """The deck minus what the user swiped or bought since it was built; else trending."""
-    ranked = store.read_ranked(store.DECK, user_id, limit=_stored_length(), seen_of_user=user_id)
-    if ranked.entries:
-        return _answer(
-            ranked, "deck", fallback=False, filters=filters, limit=limit, exclude=ranked.seen
-        )
-    trend = store.read_ranked(
-        store.GLOBAL, store.GLOBAL_TRENDING, limit=_stored_length(), seen_of_user=user_id
-    )
-    return _answer(
-        trend,
-        "trending",
-        fallback=True,
-        filters=filters,
+    step = chain[page.source if page.source is not None else -1]
+    return RankedList(
+        results=_results(
+            zip(page.entries, page.cards, strict=True),
+            filters=filters,
+            limit=limit,
+            source=step.source,
+        ),
+        source=step.name,
+        fallback=step.fallback,
+        version=page.version,
+        built_at=page.meta.get("built_at"),
         limit=limit,
-        exclude=trend.seen,
-        source="popular",
+        hits=page.hits,
     )
+
+
+_TRENDING_FALLBACK = Step(store.GLOBAL, store.GLOBAL_TRENDING, "trending", True, "fallback")
+
+
+def trending(*, filters: Filters, limit: int, hit: store.Hit | None = None) -> RankedList:
+    """The time-decayed global list."""
+    chain = [Step(store.GLOBAL, store.GLOBAL_TRENDING, "trending")]
+    return _read_chain(chain, filters=filters, limit=limit, hit=hit)
+
+
+def top_buys_for_user(
+    *, user_id: int | None, filters: Filters, limit: int, hit: store.Hit | None = None
+) -> RankedList:
+    """The user's precomputed top buys, else (guests, cold start) the global top buys."""
+    chain = [Step(store.GLOBAL, store.GLOBAL_TOP_BUYS, "global", fallback=user_id is not None)]
+    if user_id is not None:
+        chain.insert(0, Step(store.TOP_BUYS, user_id, "personal"))
+    return _read_chain(chain, filters=filters, limit=limit, hit=hit)
+
+
+def bought_together_for_item(
+    *, item_id: int, filters: Filters, limit: int, hit: store.Hit | None = None
+) -> RankedList:
+    """Rules by lift; else the item's similar items; else trending. UnknownItem when the item
+    has no card."""
+    chain = [
+        Step(store.BOUGHT_TOGETHER, item_id, "bought_together"),
+        Step(store.SIMILAR, item_id, "similar", True, "fallback"),
+        _TRENDING_FALLBACK,
+    ]
+    return _read_chain(chain, filters=filters, limit=limit, hit=hit, item_id=item_id)
+
+
+def similar_for_item(
+    *, item_id: int, filters: Filters, limit: int, hit: store.Hit | None = None
+) -> RankedList:
+    """Blended collaborative and content neighbours; else trending."""
+    chain = [Step(store.SIMILAR, item_id, "similar"), _TRENDING_FALLBACK]
+    return _read_chain(chain, filters=filters, limit=limit, hit=hit, item_id=item_id)
+
+
+def deck_for_user(
+    *, user_id: int, filters: Filters, limit: int, hit: store.Hit | None = None
+) -> RankedList:
+    """The deck minus what the user swiped or bought since it was built; else trending."""
+    chain = [
+        Step(store.DECK, user_id, "deck"),
+        Step(store.GLOBAL, store.GLOBAL_TRENDING, "trending", True, "popular"),
+    ]
+    return _read_chain(chain, filters=filters, limit=limit, hit=hit, seen_of_user=user_id)
+
+
+def _with_cards(entries: list[store.Entry], chunk: int) -> Iterator[tuple[store.Entry, bytes]]:
+    """Entries that still have a card, with it; cards read a chunk at a time, lazily."""
+    for start in range(0, len(entries), chunk):
+        part = entries[start : start + chunk]
+        cards = store.read_raw_cards([e.item_id for e in part])
+        yield from ((e, cards[e.item_id]) for e in part if e.item_id in cards)
 
 
 def more_like_these(*, item_ids: list[int], filters: Filters, limit: int) -> RankedList:
@@ -224,11 +241,18 @@ def more_like_these(*, item_ids: list[int], filters: Filters, limit: int) -> Ran
     )
     because = {i: origin for i, (_, origin) in best.items()}
     if merged:
-        results = _page(merged, filters=filters, limit=limit, because=because)
+        results = _results(
+            _with_cards(merged, max(2 * limit, 20)), filters=filters, limit=limit, because=because
+        )
         return RankedList(
             results, "similar", False, meta.get("version"), meta.get("built_at"), limit
         )
-    return _trending_fallback(filters=filters, limit=limit, exclude=liked_set)
+    return _read_chain(
+        [_TRENDING_FALLBACK],
+        filters=replace(filters, exclude=filters.exclude | liked_set),
+        limit=limit,
+        hit=None,
+    )
 
 
 @dataclass(frozen=True)

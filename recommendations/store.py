@@ -22,6 +22,7 @@ import orjson
 from django.conf import settings
 from django_redis import get_redis_connection
 from redis import Redis
+from redis.commands.core import Script
 
 TOP_BUYS = "top_buys"
 GLOBAL = "global"
@@ -59,6 +60,18 @@ class NothingToRollBack(Exception):
 
 def _redis() -> Redis:
     return get_redis_connection("default")
+
+
+_scripts: dict[str, Script] = {}
+
+
+def _run_script(source: str, args: list[object]) -> object:
+    """EVALSHA of a Lua script (loaded on first use), its sha computed once per process."""
+    redis = _redis()
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = redis.register_script(source)
+    return script(keys=[], args=args, client=redis)
 
 
 def _key(*parts: object) -> str:
@@ -451,10 +464,9 @@ def read_ranked(
     suffix = ":".join(map(str, _list_parts(family, owner)))
     seen_key = _key("user", seen_of_user, "seen") if seen_of_user is not None else ""
     zset = "1" if family in SORTED_SET_FAMILIES else "0"
-    script = _redis().register_script(_READ_LIST)  # EVALSHA, loading the script once
-    version, meta, data, seen = script(
-        keys=[],
-        args=[
+    version, meta, data, seen = _run_script(
+        _READ_LIST,
+        [
             settings.PICKS_REDIS_PREFIX,
             family,
             suffix,
@@ -475,6 +487,174 @@ def read_ranked(
     return Ranked(int(version), orjson.loads(meta) if meta else {}, entries, seen_ids)
 
 
+_READ_PAGE = """
+local prefix, record_bytes, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local hit_key, hit_ttl, need_card, seen_key = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local n_exclude = tonumber(ARGV[8])
+local excluded = {}
+for i = 1, n_exclude do excluded[ARGV[8 + i]] = true end
+local hits = 0
+if hit_key ~= '' then
+  hits = redis.call('INCR', hit_key)
+  if hits == 1 then redis.call('EXPIRE', hit_key, hit_ttl) end
+end
+local card_prefix = prefix .. ':card:'
+if need_card ~= '' and redis.call('EXISTS', card_prefix .. need_card) == 0 then
+  return {hits, -1}
+end
+local pos, source = 9 + n_exclude, 0
+while pos <= #ARGV do
+  source = source + 1
+  local family, suffix, stored = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 3])
+  local zset = ARGV[pos + 2] == '1'
+  pos = pos + 4
+  local version = redis.call('GET', prefix .. ':live:' .. family)
+  if version then
+    local key = prefix .. ':v' .. version .. ':' .. suffix
+    -- entry(i): id and payload (the packed record, or 'id score'), decoded only when reached
+    local count, entry
+    if zset then
+      local flat = redis.call('ZREVRANGE', key, 0, stored - 1, 'WITHSCORES')
+      count = #flat / 2
+      entry = function(i) return flat[2 * i - 1], flat[2 * i - 1] .. ' ' .. flat[2 * i] end
+    else
+      local data = redis.call('GETRANGE', key, 0, stored * record_bytes - 1)
+      count = math.floor(#data / record_bytes)
+      entry = function(i)
+        local off = (i - 1) * record_bytes + 1
+        local id = string.format('%d', struct.unpack('<i8', data, off))
+        return id, string.sub(data, off, off + record_bytes - 1)
+      end
+    end
+    if count > 0 then
+      local meta = redis.call('GET', prefix .. ':meta:' .. family .. ':' .. version)
+      -- the first `want` entries not excluded, not seen and with a card (active items)
+      local picked, cards, i = {}, {}, 1
+      while i <= count and #picked < want do
+        local batch, keys = {}, {}
+        while i <= count and #batch < want - #picked do
+          local id, payload = entry(i)
+          local seen = seen_key ~= '' and redis.call('SISMEMBER', seen_key, id) == 1
+          if not excluded[id] and not seen then
+            batch[#batch + 1] = payload
+            keys[#keys + 1] = card_prefix .. id
+          end
+          i = i + 1
+        end
+        if #keys > 0 then
+          local found = redis.call('MGET', unpack(keys))
+          for j = 1, #batch do
+            if found[j] then
+              picked[#picked + 1] = batch[j]
+              cards[#cards + 1] = found[j]
+            end
+          end
+        end
+      end
+      -- two strings, not 2 x want: far cheaper for the client to parse
+      local sep = ''
+      if zset then sep = '\\n' end
+      return {hits, source, version, meta or false, table.concat(picked, sep),
+              table.concat(cards, '\\n')}
+    end
+  end
+end
+return {hits, 0}
+"""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request counted against a rate limit, inside the read (a fixed window)."""
+
+    name: str
+    client: str
+    window_seconds: int
+
+    def key(self, now: float) -> str:
+        return _key("throttle", self.name, self.client, int(now // self.window_seconds))
+
+    def seconds_left(self) -> float:
+        """Until the current window ends (what a refused client should wait)."""
+        return self.window_seconds - time.time() % self.window_seconds
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one API read found: the list that answered (its index in the asked-for chain, or
+    None), its version and job metadata, and its first entries with their cards as stored
+    (raw JSON). `hits` is the request count of the rate window when a Hit was given."""
+
+    hits: int
+    source: int | None
+    version: int | None
+    meta: dict
+    entries: list[Entry]
+    cards: list[bytes]
+    item_missing: bool = False
+
+
+def read_page(
+    chain: list[tuple[str, object]],
+    *,
+    want: int,
+    stored: int,
+    exclude: Iterable[int] = (),
+    seen_of_user: int | None = None,
+    require_card: int | None = None,
+    hit: Hit | None = None,
+) -> Page:
+    """One round trip for an API list: count the hit, check the item exists, take the first
+    list of `chain` ((family, owner) pairs, in fallback order) that is published and not
+    empty, and return its first `want` entries that are not excluded, not seen by the user
+    and still have a card (deactivated items have none), with those cards."""
+    now = time.time()
+    args: list[object] = [
+        settings.PICKS_REDIS_PREFIX,
+        RECORD.itemsize,
+        want,
+        hit.key(now) if hit else "",
+        hit.window_seconds + 1 if hit else 0,
+        require_card if require_card is not None else "",
+        _key("user", seen_of_user, "seen") if seen_of_user is not None else "",
+    ]
+    exclude = list(exclude)
+    args += [len(exclude), *exclude]
+    for family, owner in chain:
+        zset = "1" if family in SORTED_SET_FAMILIES else "0"
+        args += [family, ":".join(map(str, _list_parts(family, owner))), zset, stored]
+    reply = _run_script(_READ_PAGE, args)
+    hits, found = int(reply[0]), int(reply[1])
+    if found <= 0:
+        return Page(hits, None, None, {}, [], [], item_missing=found < 0)
+    _, _, version, meta, picked, cards = reply
+    if not cards:
+        return Page(hits, found - 1, int(version), orjson.loads(meta) if meta else {}, [], [])
+    family = chain[found - 1][0]
+    if family in SORTED_SET_FAMILIES:
+        pairs = (p.split(b" ") for p in picked.split(b"\n"))
+        entries = [Entry(int(i), float(s), FAMILY_SOURCE[family]) for i, s in pairs]
+    else:
+        entries = unpack(picked, limit=len(picked) // RECORD.itemsize)
+    # Cards are JSON written by orjson, which escapes newlines inside strings.
+    return Page(
+        hits,
+        found - 1,
+        int(version),
+        orjson.loads(meta) if meta else {},
+        entries,
+        cards.split(b"\n"),
+    )
+
+
+def read_raw_cards(item_ids: list[int]) -> dict[int, bytes]:
+    """Cards of the given items that have one, as stored (JSON)."""
+    if not item_ids:
+        return {}
+    raw = _redis().mget([_key("card", i) for i in item_ids])
+    return {i: r for i, r in zip(item_ids, raw, strict=True) if r is not None}
+
+
 def read_many(
     family: str, owners: list[object], *, limit: int
 ) -> tuple[dict, dict[object, list[Entry]]]:
@@ -493,14 +673,11 @@ def read_many(
     return (orjson.loads(meta) if meta else {}), lists
 
 
-def hit_counter(name: str, client: object, *, window_seconds: int) -> tuple[int, int]:
-    """Count one hit of `client` in the current fixed window (one round trip); the count so
-    far and the seconds left in the window come back."""
-    now = time.time()
-    window = int(now // window_seconds)
-    key = _key("throttle", name, client, window)
+def count_hit(hit: Hit) -> int:
+    """Count one request of `hit`'s client in the current window (one round trip)."""
+    key = hit.key(time.time())
     pipe = _redis().pipeline(transaction=False)
     pipe.incr(key)
-    pipe.expire(key, window_seconds + 1)
+    pipe.expire(key, hit.window_seconds + 1)
     count, _ = pipe.execute()
-    return int(count), int((window + 1) * window_seconds - now) + 1
+    return int(count)

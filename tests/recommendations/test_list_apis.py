@@ -185,15 +185,23 @@ def test_lists_answer_503_json_when_redis_is_unreachable(shop, api, settings, cl
     assert response.json()["code"] == "store_unavailable"
 
 
-def test_crossing_the_list_rate_gets_429_with_retry_after(shop, api, settings):
+@pytest.mark.parametrize(
+    ("path", "address"),
+    [
+        ("/trending/", "192.0.2.77"),  # counted inside the list read
+        ("/more-like-these/?items={item}", "192.0.2.78"),  # counted by the throttle itself
+    ],
+)
+def test_crossing_the_list_rate_gets_429_with_retry_after(shop, api, settings, path, address):
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**rates, "lists_anon": "3/min"},
     }
-    client_address = {"REMOTE_ADDR": "192.0.2.77"}  # counted apart from the other tests
-    statuses = [api.get(f"{BASE}/trending/", **client_address).status_code for _ in range(4)]
+    url = BASE + path.format(item=shop.item_ids[0])
+    client_address = {"REMOTE_ADDR": address}  # counted apart from the other tests
+    statuses = [api.get(url, **client_address).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    response = api.get(f"{BASE}/trending/", **client_address)
+    response = api.get(url, **client_address)
     assert response.json()["code"] == "throttled"
     assert 0 < int(response["Retry-After"]) <= 61
