@@ -205,3 +205,48 @@ def test_crossing_the_list_rate_gets_429_with_retry_after(shop, api, settings, p
     response = api.get(url, **client_address)
     assert response.json()["code"] == "throttled"
     assert 0 < int(response["Retry-After"]) <= 61
+
+
+def test_a_new_client_walks_the_whole_demo_through_the_api(
+    shop, api, django_capture_on_commit_callbacks
+):
+    """register -> log in -> swipe -> deck, top buys, bought together, similar, more like these;
+    after the next batch run, a personal deck and predictions for the newcomer."""
+    assert (
+        api.post(
+            "/api/auth/register/", {"username": "newcomer", "password": "correct-horse-battery"}
+        ).status_code
+        == 201
+    )
+    login = api.post(
+        "/api/auth/token/", {"username": "newcomer", "password": "correct-horse-battery"}
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {login.json()['access']}")
+    group_items = sorted(shop.items_of_group(1))
+    liked, disliked = group_items[:8], sorted(shop.items_of_group(2))[:4]
+    events = [{"item": i, "kind": "like"} for i in liked]
+    events += [{"item": i, "kind": "dislike"} for i in disliked]
+    with django_capture_on_commit_callbacks(execute=True):  # the swipes reach Redis on commit
+        assert api.post("/api/interactions/", events, format="json").status_code == 201
+
+    # Before the next batch: fallbacks, without what was just swiped.
+    deck = api.get(f"{BASE}/deck/").json()
+    assert deck["source"] == "trending"
+    assert deck["fallback"] is True
+    assert not {r["item"]["id"] for r in deck["results"]} & {*liked, *disliked}
+    assert api.get(f"{BASE}/top-buys/").json()["source"] == "global"
+    assert api.get(f"{BASE}/bought-together/{liked[0]}/").json()["results"]
+    assert api.get(f"{BASE}/similar/{liked[0]}/").json()["source"] == "similar"
+    more = api.get(f"{BASE}/more-like-these/", {"items": f"{liked[0]},{liked[1]}"}).json()
+    assert more["results"]
+    assert api.get(f"{BASE}/predict/", {"item_id": liked[0]}).status_code == 404
+
+    run_pipeline(force=True)  # the nightly batch
+
+    deck = api.get(f"{BASE}/deck/").json()
+    assert deck["source"] == "deck"
+    shown = [r["item"]["id"] for r in deck["results"]]
+    assert not set(shown) & {*liked, *disliked}
+    assert len(shown) == 20  # deck quality itself is tested on a larger shop in test_swipe
+    predicted = api.get(f"{BASE}/predict/", {"item_id": group_items[10]}).json()
+    assert 0 < predicted["like_probability"] < 1
