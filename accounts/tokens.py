@@ -1,6 +1,10 @@
 """JWTs that carry the role claims, so recommendation reads need no database lookup."""
 
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import (
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+)
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
@@ -19,3 +23,18 @@ class PicksRefreshToken(RefreshToken):
 
 class PicksTokenObtainPairSerializer(TokenObtainPairSerializer):
     token_class = PicksRefreshToken
+
+
+class PicksTokenRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh, with a deleted account refused as 401 (simplejwt lets the lookup's
+    DoesNotExist escape as a 500)."""
+
+    token_class = PicksRefreshToken
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            return super().validate(attrs)
+        except User.DoesNotExist as exc:
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from exc

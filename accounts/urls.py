@@ -2,7 +2,7 @@ from django.urls import path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.apis import UserMeApi, UserRegisterApi
-from accounts.tokens import PicksTokenObtainPairSerializer
+from accounts.tokens import PicksTokenObtainPairSerializer, PicksTokenRefreshSerializer
 
 
 class LoginApi(TokenObtainPairView):
@@ -11,6 +11,7 @@ class LoginApi(TokenObtainPairView):
 
 
 class RefreshApi(TokenRefreshView):
+    serializer_class = PicksTokenRefreshSerializer
     throttle_scope = "auth"
 
 

@@ -12,6 +12,7 @@ from accounts.permissions import IsStaffOrService, acts_for_others
 from catalog.models import Category, Item
 from catalog.selectors import category_list, item_list
 from catalog.services import item_create, item_update
+from catalog.validators import validate_item_image
 
 
 class CategoryOutputSerializer(serializers.Serializer):
@@ -54,7 +55,7 @@ class ItemWriteSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=20), required=False, max_length=50
     )
     attributes = serializers.DictField(required=False)
-    image = serializers.ImageField(required=False)
+    image = serializers.ImageField(required=False, validators=[validate_item_image])
     is_active = serializers.BooleanField(required=False)
 
 

@@ -4,10 +4,14 @@ from pathlib import PurePath
 from django.db import models
 
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif"})
+
+
 def item_image_path(instance: "Item", filename: str) -> str:
-    """A safe, unguessable name: the client's file name is never used."""
-    suffix = PurePath(filename).suffix.lower()[:5]
-    return f"items/{uuid.uuid4().hex}{suffix}"
+    """A safe, unguessable name: the client's file name is never used, and its suffix only
+    when it is an image suffix (a file named .html is never served as a page)."""
+    suffix = PurePath(filename).suffix.lower()
+    return f"items/{uuid.uuid4().hex}{suffix if suffix in IMAGE_SUFFIXES else ''}"
 
 
 class Category(models.Model):

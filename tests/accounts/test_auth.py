@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 import pytest
 
 from accounts.models import User
+from accounts.tokens import PicksRefreshToken
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +61,56 @@ def test_a_malformed_token_is_401_not_500(api):
     response = api.get("/api/auth/me/")
     assert response.status_code == 401
     assert response.json()["code"] == "token_not_valid"
+
+
+def _bearer(api, token) -> None:
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/auth/me/", "/api/recommendations/top-buys/", "/api/recommendations/deck/"]
+)
+def test_an_expired_token_is_401_json(api, user, path):
+    token = PicksRefreshToken.for_user(user).access_token
+    token.set_exp(lifetime=-timedelta(minutes=1))
+    _bearer(api, token)
+    response = api.get(path)
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_not_valid"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer not.a.jwt",
+        "Bearer " + "A" * 5000,
+        "Bearer eyJhbGciOiJub25lIn0.eyJ1c2VyX2lkIjoxfQ.",  # alg "none", unsigned
+        "Bearer",
+        "Token abc",
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/auth/me/", "/api/recommendations/deck/"])
+def test_a_malformed_or_unsigned_token_is_401_never_500(api, header, path):
+    response = api.get(path, HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert "detail" in response.json()
+
+
+def test_a_token_signed_with_another_key_is_401(api, user, settings):
+    token = str(PicksRefreshToken.for_user(user).access_token)
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[::-1]}"
+    _bearer(api, forged)
+    assert api.get("/api/auth/me/").status_code == 401
+    assert api.get("/api/recommendations/deck/").status_code == 401
+
+
+def test_the_token_of_a_deleted_user_is_401_where_the_account_is_read(api, user):
+    token = PicksRefreshToken.for_user(user)
+    user.delete()
+    _bearer(api, token.access_token)
+    assert api.get("/api/auth/me/").status_code == 401
+    event = {"item": 1, "kind": "like"}
+    assert api.post("/api/interactions/", event, format="json").status_code == 401
+    refreshed = api.post("/api/auth/token/refresh/", {"refresh": str(token)})
+    assert refreshed.status_code == 401

@@ -12,9 +12,9 @@ from tests.factories import CategoryFactory, ItemFactory
 pytestmark = pytest.mark.django_db
 
 
-def png_bytes() -> bytes:
+def png_bytes(image_format: str = "PNG", size: tuple[int, int] = (4, 4)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), "red").save(buffer, format="PNG")
+    Image.new("RGB", size, "red").save(buffer, format=image_format)
     return buffer.getvalue()
 
 
@@ -121,3 +121,45 @@ def test_a_duplicate_sku_is_a_400(service_client):
     response = service_client.post("/api/items/", {"sku": "DUP", "title": "x", "price": "1.00"})
     assert response.status_code == 400
     assert "sku" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "max_bytes", "message"),
+    [
+        ("photo.png", b"this is not an image at all", None, "image"),
+        ("photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, None, "image"),  # truncated PNG
+        ("photo.bmp", png_bytes("BMP"), None, "JPEG, PNG, WebP, GIF"),
+        ("photo.tiff", png_bytes("TIFF"), None, "JPEG, PNG, WebP, GIF"),
+        ("photo.png", png_bytes(size=(600, 600)), 1024, "larger than 1 KiB"),
+    ],
+)
+def test_a_bad_image_is_a_400_and_no_item_is_made(
+    service_client, tmp_path, settings, name, content, max_bytes, message
+):
+    settings.MEDIA_ROOT = str(tmp_path)
+    if max_bytes:
+        settings.MAX_IMAGE_BYTES = max_bytes
+    upload = SimpleUploadedFile(name, content, content_type="image/png")
+    response = service_client.post(
+        "/api/items/",
+        {"sku": "IMG-1", "title": "Framed", "price": "9.00", "image": upload},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert message in str(body["errors"]["image"])
+    assert not Item.objects.filter(sku="IMG-1").exists()
+    assert not list(tmp_path.rglob("*.*"))
+
+
+def test_an_image_named_like_a_page_is_refused(service_client, tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path)
+    upload = SimpleUploadedFile("index.html", png_bytes(), content_type="text/html")
+    response = service_client.post(
+        "/api/items/",
+        {"sku": "IMG-2", "title": "Poster", "price": "9.00", "image": upload},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "html" in str(response.json()["errors"]["image"])

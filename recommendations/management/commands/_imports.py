@@ -3,12 +3,13 @@
 from collections.abc import Callable
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from recommendations.management.commands._job import JobCommand
 from recommendations.services.imports import ImportFileError, ImportReport
 
 
-class ImportCommand(BaseCommand):
+class ImportCommand(JobCommand):
     importer: Callable[..., ImportReport]
 
     def add_arguments(self, parser: CommandParser) -> None:

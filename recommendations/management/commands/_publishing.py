@@ -2,14 +2,15 @@
 
 from collections.abc import Callable
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from recommendations.artifacts import ArtifactMissing
+from recommendations.management.commands._job import JobCommand
 from recommendations.services.lists import PublishResult
 from recommendations.services.training import NoServedModel, NoTrainingData
 
 
-class PublishCommand(BaseCommand):
+class PublishCommand(JobCommand):
     job: Callable[..., PublishResult]
 
     def add_arguments(self, parser: CommandParser) -> None:

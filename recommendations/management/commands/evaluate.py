@@ -1,12 +1,13 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from recommendations.management.commands._job import JobCommand
 from recommendations.services.evaluation import SPLITS, evaluate_models
 from recommendations.services.training import NoTrainingData
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Train each model on one part of the data and score it, beside popularity, on the rest."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from recommendations.management.commands._job import JobCommand
 from recommendations.ml.synthetic import ShopSpec
 from recommendations.services.demo import DemoDataExists, generate_demo_data
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Write a synthetic fashion shop with planted taste groups (the demo and test data)."
 
     def add_arguments(self, parser: CommandParser) -> None:

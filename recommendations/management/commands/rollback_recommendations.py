@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from recommendations import store
+from recommendations.management.commands._job import JobCommand
 from recommendations.services.pipeline import rollback_recommendations
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Serve the previously published version of the lists again."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from recommendations.artifacts import ArtifactMissing
+from recommendations.management.commands._job import JobCommand
 from recommendations.services.pipeline import PipelineLocked, run_pipeline
 from recommendations.services.training import NoServedModel, NoTrainingData
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Run every batch job in order under a lock (cron runs this)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,5 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from recommendations.management.commands._job import JobCommand
 from recommendations.services.training import (
     NoTrainingData,
     current_als_params,
@@ -8,7 +9,7 @@ from recommendations.services.training import (
 )
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Train implicit ALS on the aggregated scores; publish it if it is not worse."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,12 +1,13 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from recommendations.management.commands._job import JobCommand
 from recommendations.ml.basket import BasketParams
 from recommendations.services.training import NoTrainingData, train_market_basket
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Mine FP-Growth association rules from the orders (or a basket file)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from recommendations.management.commands._job import JobCommand
 from recommendations.ml.mf import MfParams
 from recommendations.services.swipe import train_mf_model
 from recommendations.services.training import NoTrainingData
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Train the PyTorch MF model on likes and dislikes (or ratings); publish if not worse."
 
     def add_arguments(self, parser: CommandParser) -> None:

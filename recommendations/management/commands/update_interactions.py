@@ -1,9 +1,10 @@
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from recommendations.management.commands._job import JobCommand
 from recommendations.services.aggregation import update_interactions
 
 
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Fold events and orders newer than the watermark into user_product_interactions."
 
     def add_arguments(self, parser: CommandParser) -> None:

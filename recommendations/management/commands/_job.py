@@ -1,0 +1,22 @@
+"""The base of every batch command: an unreachable store or database is a clear error."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
+
+
+class JobCommand(BaseCommand):
+    """A management command that names the service it could not reach instead of printing a
+    stack trace. Lists go live only when a job commits, so a job stopped here published
+    nothing: the previous version keeps serving."""
+
+    def execute(self, *args: object, **options: object) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except RedisError as exc:
+            raise CommandError(
+                f"Redis (the recommendation store) is unreachable: {exc}. Nothing was "
+                "published; the lists served before this run are unchanged."
+            ) from exc
+        except (OperationalError, InterfaceError) as exc:
+            raise CommandError(f"The database is unreachable: {exc}") from exc
