@@ -3,7 +3,6 @@ from pathlib import PurePath
 
 from django.db import models
 
-
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif"})
 
 

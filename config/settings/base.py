@@ -10,7 +10,8 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
-SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-change-me")
+# SECRET_KEY: production.py requires it from the environment; local.py and test.py have
+# throwaway defaults of their own.
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 

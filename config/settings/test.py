@@ -11,6 +11,7 @@ DATABASES = {
 }
 PICKS_REDIS_PREFIX = f"picks-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 CACHES["default"]["KEY_PREFIX"] = PICKS_REDIS_PREFIX
+SECRET_KEY = "insecure-key-for-the-test-suite-only-never-for-production"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],

@@ -247,7 +247,7 @@ def generate_decks(
                 pool = _exploration_pool(probs[r], never_swiped, size=2 * n)
                 head, explored = diversity.explore(ranked[:n], pool, share=explore_share, rng=rng)
                 ranked = np.concatenate([head, ranked[n:][~np.isin(ranked[n:], head)]])
-                explored = np.concatenate([explored, np.zeros(len(ranked) - n, bool)])
+                explored = np.concatenate([explored, np.zeros(len(ranked) - len(explored), bool)])
                 picked = diversity.diversify(clusters[ranked], n=n)
                 deck, explored = ranked[picked], explored[picked]
                 publication.put(
