@@ -24,6 +24,9 @@ class UserRegisterApi(APIView):
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Registration"
+
         username = serializers.RegexField(r"^[\w.@+-]{3,150}$")
         password = serializers.CharField(write_only=True, max_length=128)
         email = serializers.EmailField(required=False, default="")

@@ -77,6 +77,9 @@ class InteractionCreateApi(APIView):
     throttle_scope = "events"
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InteractionsStored"
+
         accepted = serializers.IntegerField()
 
     @extend_schema(
@@ -133,7 +136,13 @@ class OrderCreateApi(APIView):
     throttle_scope = "events"
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderInput"
+
         class LineSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "OrderLine"
+
             sku = serializers.CharField(max_length=64)
             quantity = serializers.IntegerField(min_value=-100000, max_value=100000)
             unit_price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
@@ -146,6 +155,9 @@ class OrderCreateApi(APIView):
         lines = LineSerializer(many=True, allow_empty=False, max_length=1000)
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderCreated"
+
         id = serializers.IntegerField()
         invoice_no = serializers.CharField()
         created = serializers.BooleanField()
@@ -199,6 +211,9 @@ class HealthApi(APIView):
     throttle_classes: list = []
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Health"
+
         status = serializers.CharField()
         database = serializers.CharField()
         redis = serializers.CharField()

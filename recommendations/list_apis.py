@@ -293,6 +293,9 @@ class PredictApi(ListApi):
         user_id = serializers.IntegerField(required=False, min_value=1, help_text="staff, service")
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Prediction"
+
         user_id = serializers.IntegerField()
         item_id = serializers.IntegerField()
         like_probability = serializers.FloatField(allow_null=True)
