@@ -6,7 +6,12 @@ from decimal import Decimal
 from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -210,6 +215,8 @@ def _acting_for(request: Request, asked: int | None) -> int | None:
     own = int(request.user.id) if request.user and request.user.is_authenticated else None
     if asked is None or asked == own:
         return own
+    if own is None:
+        raise NotAuthenticated("Log in as a staff or service account to read a user's list.")
     if not acts_for_others(request.user):
         raise PermissionDenied("Only staff and service accounts read other users' lists.")
     return asked
