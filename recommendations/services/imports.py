@@ -72,38 +72,53 @@ def _open_text(path: Path) -> io.TextIOBase:
     return io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
 
 
+def _parse_line(line: str) -> list[str]:
+    """One CSV record from one line. Records never span lines here, so a stray quote in a
+    garbage line cannot swallow the good lines after it (it is an error of that line)."""
+    return next(csv.reader((line,), strict=True))
+
+
 def _rows(path: Path, columns: tuple[str, ...], report: ImportReport) -> Iterator[tuple[int, dict]]:
-    """(line number, row) pairs; a truncated or corrupt file ends the stream and is reported."""
+    """(line number, row) pairs; bad lines are reported and skipped, a truncated or corrupt
+    file ends the stream and is reported."""
     csv.field_size_limit(MAX_FIELD_CHARS * 10)
     with _open_text(path) as text:
-        reader = csv.DictReader(text)
         try:
-            header = reader.fieldnames
-        except (EOFError, OSError, zlib.error) as exc:
+            first = text.readline()
+            header = _parse_line(first) if first.strip() else []
+        except (EOFError, OSError, zlib.error, csv.Error) as exc:
             raise ImportFileError(f"{path.name}: cannot read the header ({exc})") from exc
-        missing = [c for c in columns if c not in (header or [])]
+        missing = [c for c in columns if c not in header]
         if missing:
+            found = ", ".join(header)[:200]
             raise ImportFileError(
-                f"{path.name}: header lacks {', '.join(missing)} (found: {', '.join(header or [])})"
+                f"{path.name}: header lacks {', '.join(missing)} (found: {found})"
             )
+        line = 1
         try:
-            for row in reader:
-                line = reader.line_num
-                if None in row or any(v is None for v in row.values()):
+            for line, raw in enumerate(text, start=2):
+                if not raw.strip():
+                    continue
+                if len(raw) > MAX_FIELD_CHARS * len(header):
+                    report.bad(line, "line too long")
+                    continue
+                try:
+                    values = _parse_line(raw)
+                except csv.Error as exc:
+                    report.bad(line, f"unreadable CSV ({exc})")
+                    continue
+                if len(values) != len(header):
                     report.bad(line, "wrong number of fields")
                     continue
-                if any(len(v) > MAX_FIELD_CHARS for v in row.values()):
+                if any(len(v) > MAX_FIELD_CHARS for v in values):
                     report.bad(line, "field too long")
                     continue
-                if any("\ufffd" in v for v in row.values()):
+                if any("\ufffd" in v for v in values):
                     report.bad(line, "not valid UTF-8")
                     continue
-                yield line, row
-        except csv.Error as exc:
-            report.bad(reader.line_num, f"unreadable CSV ({exc})")
-            report.truncated = f"stopped at line {reader.line_num}: {exc}"
+                yield line, dict(zip(header, values, strict=True))
         except (EOFError, OSError, zlib.error) as exc:
-            report.truncated = f"file ends early after line {reader.line_num}: {exc}"
+            report.truncated = f"file ends early after line {line}: {exc}"
 
 
 _date_cache: dict[str, datetime] = {}

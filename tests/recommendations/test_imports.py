@@ -1,4 +1,5 @@
 import gzip
+import random
 import shutil
 from pathlib import Path
 
@@ -127,3 +128,94 @@ def test_interactions_import_honours_client_event_ids(tmp_path):
     )
     run("import_interactions", path)
     assert Interaction.objects.count() == 2
+
+
+SHARED_SAMPLE = (
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail" / "sample.csv"
+)
+
+
+def garbage_lines(count: int, seed: int) -> list[str]:
+    """Lines of the kinds a damaged export holds: binary junk, stray quotes, cut rows."""
+    rng = random.Random(seed)
+    kinds = [
+        lambda: "".join(chr(rng.randrange(32, 127)) for _ in range(rng.randrange(1, 80))),
+        lambda: '536999,"UNCLOSED QUOTE,6,2010-12-01 08:26:00,2.55,17850,United Kingdom',
+        lambda: "\x00\x01\x02" + "x" * rng.randrange(50),
+        lambda: ",,,,,,,",
+        lambda: "536999,85123A",
+    ]
+    return [rng.choice(kinds)() for _ in range(count)]
+
+
+def mix_in_garbage(lines: list[str], share: float, seed: int) -> tuple[list[str], int]:
+    header, rows = lines[0], lines[1:]
+    rng = random.Random(seed)
+    junk = garbage_lines(max(1, round(len(rows) * share)), seed)
+    for line in junk:
+        rows.insert(rng.randrange(len(rows) + 1), line)
+    return [header, *rows], len(junk)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        FIXTURE,
+        pytest.param(
+            SHARED_SAMPLE,
+            marks=pytest.mark.skipif(
+                not SHARED_SAMPLE.exists(),
+                reason="../shared/data/online_retail/sample.csv is absent (a user's clone)",
+            ),
+        ),
+    ],
+)
+def test_one_percent_garbage_lines_are_reported_and_every_good_row_kept(tmp_path, source):
+    clean = tmp_path / "clean.csv"
+    clean.write_text(source.read_text())
+    run("import_orders", clean)
+    expected = (Order.objects.count(), OrderLine.objects.count())
+    OrderLine.objects.all().delete()
+    Order.objects.all().delete()
+
+    mixed, junk = mix_in_garbage(source.read_text().splitlines(), share=0.01, seed=3)
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(mixed) + "\n")
+    output = run("import_orders", path)
+    assert f"bad rows: {junk}" in output
+    assert (Order.objects.count(), OrderLine.objects.count()) == expected
+    again = run("import_orders", path)
+    assert "orders=0, order_lines=0" in again
+    assert OrderLine.objects.count() == expected[1]
+
+
+def test_a_latin1_file_reports_its_non_utf8_rows_and_keeps_the_rest(tmp_path):
+    lines = FIXTURE.read_text().splitlines()
+    lines[5] = lines[5].replace("HEART", "CAFÉ") if "HEART" in lines[5] else lines[5] + "É"
+    path = tmp_path / "orders.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    output = run("import_orders", path)
+    assert "bad rows: 1" in output
+    assert "line 6: not valid UTF-8" in output
+    assert OrderLine.objects.count() == 254
+
+
+def test_a_utf16_file_is_refused_clearly(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(FIXTURE.read_text().encode("utf-16"))
+    with pytest.raises(CommandError, match="header lacks InvoiceNo"):
+        run("import_orders", path)
+    assert OrderLine.objects.count() == 0
+
+
+def test_a_huge_field_is_one_bad_row_and_the_rows_after_it_are_kept(tmp_path):
+    lines = FIXTURE.read_text().splitlines()
+    lines.insert(10, f"536999,85123A,{'X' * 5_000_000},6,2010-12-01 08:26:00,2.55,17850,UK")
+    lines.insert(20, f'536999,85123A,"{"Y" * 50_000}",6,2010-12-01 08:26:00,2.55,17850,UK')
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(lines) + "\n")
+    output = run("import_orders", path)
+    assert "bad rows: 2" in output
+    assert "line 11: line too long" in output
+    assert "line 21: field too long" in output
+    assert OrderLine.objects.count() == 255
