@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The demo uses a SQLite file under var/ unless DATABASE_URL is set; tests use PostgreSQL.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/picks
 
-.PHONY: install services run test lint fmt bench compose-check
+.PHONY: install services run test lint fmt bench fuzz compose-check
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench: install services
 	$(BIN)/python bench/mf_swipes.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/scale.py
+
+fuzz: install services
+	$(BIN)/python bench/fuzz.py
 
 compose-check:
 	SECRET_KEY=check POSTGRES_PASSWORD=check MINIO_ROOT_USER=check MINIO_ROOT_PASSWORD=check \

@@ -8,12 +8,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import UsernameTaken, register_user
+from config.fields import StrictCharField, StrictEmailField, StrictRegexField
 
 
 class UserOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="an e-mail address, or empty")
     external_id = serializers.CharField(allow_null=True)
     is_staff = serializers.BooleanField()
     is_service = serializers.BooleanField()
@@ -27,9 +28,9 @@ class UserRegisterApi(APIView):
         class Meta:
             ref_name = "Registration"
 
-        username = serializers.RegexField(r"^[\w.@+-]{3,150}$")
-        password = serializers.CharField(write_only=True, max_length=128)
-        email = serializers.EmailField(required=False, default="")
+        username = StrictRegexField(r"^[\w.@+-]{3,150}$")
+        password = StrictCharField(write_only=True, max_length=128)
+        email = StrictEmailField(required=False, default="")
 
     @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer})
     def post(self, request: Request) -> Response:

@@ -13,6 +13,8 @@ from catalog.models import Category, Item
 from catalog.selectors import category_list, item_list
 from catalog.services import item_create, item_update
 from catalog.validators import validate_item_image
+from config.fields import StrictCharField, StrictDecimalField
+from config.query import reject_repeated
 
 
 class CategoryOutputSerializer(serializers.Serializer):
@@ -42,21 +44,30 @@ class ItemOutputSerializer(serializers.Serializer):
 
 
 class ItemWriteSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
-    title = serializers.CharField(max_length=300)
-    description = serializers.CharField(required=False, allow_blank=True)
+    sku = StrictCharField(max_length=64)
+    title = StrictCharField(max_length=300)
+    description = StrictCharField(required=False, allow_blank=True)
     category = serializers.PrimaryKeyRelatedField(
         queryset=Category.objects.all(), required=False, allow_null=True
     )
-    brand = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
-    colour = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    brand = StrictCharField(max_length=100, required=False, allow_blank=True)
+    price = StrictDecimalField(max_digits=10, decimal_places=2, min_value=0)
+    colour = StrictCharField(max_length=50, required=False, allow_blank=True)
     sizes = serializers.ListField(
-        child=serializers.CharField(max_length=20), required=False, max_length=50
+        child=StrictCharField(max_length=20), required=False, max_length=50
     )
     attributes = serializers.DictField(required=False)
     image = serializers.ImageField(required=False, validators=[validate_item_image])
     is_active = serializers.BooleanField(required=False)
+
+
+class ItemPageSerializer(serializers.Serializer):
+    """One page of items, as ItemPagination writes it."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ItemOutputSerializer(many=True)
 
 
 class ItemPagination(PageNumberPagination):
@@ -77,12 +88,14 @@ class ItemListApi(APIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     class FilterSerializer(serializers.Serializer):
-        category = serializers.CharField(required=False, help_text="category id or slug")
+        category = serializers.CharField(
+            required=False, allow_blank=True, help_text="category id or slug"
+        )
         min_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
         max_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
-        size = serializers.CharField(required=False)
-        brand = serializers.CharField(required=False)
-        search = serializers.CharField(required=False)
+        size = serializers.CharField(required=False, allow_blank=True)
+        brand = serializers.CharField(required=False, allow_blank=True)
+        search = serializers.CharField(required=False, allow_blank=True)
         page = serializers.IntegerField(required=False, min_value=1)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
 
@@ -91,11 +104,18 @@ class ItemListApi(APIView):
             return [IsStaffOrService()]
         return [AllowAny()]
 
-    @extend_schema(parameters=[FilterSerializer], responses=ItemOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="items_list", parameters=[FilterSerializer], responses=ItemPageSerializer
+    )
     def get(self, request: Request) -> Response:
+        reject_repeated(request.query_params)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        params = {k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")}
+        params = {
+            k: v
+            for k, v in filters.validated_data.items()
+            if k not in ("page", "page_size") and v != ""  # an empty filter is no filter
+        }
         items = item_list(**params, include_inactive=acts_for_others(request.user))
         paginator = ItemPagination()
         page = paginator.paginate_queryset(items, request, view=self)

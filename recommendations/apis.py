@@ -14,6 +14,13 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.permissions import IsStaffOrService, acts_for_others
 from catalog.models import Item
+from config.fields import (
+    StrictCharField,
+    StrictDecimalField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictUUIDField,
+)
 from recommendations import store
 from recommendations.models import Interaction
 from recommendations.services.interactions import (
@@ -51,12 +58,12 @@ def _refused(errors: list[dict]) -> Response:
 
 
 class EventSerializer(serializers.Serializer):
-    event_id = serializers.UUIDField(required=False, allow_null=True)
-    item = serializers.IntegerField(min_value=1)
+    event_id = StrictUUIDField(required=False, allow_null=True)
+    item = StrictIntegerField(min_value=1)
     kind = serializers.ChoiceField(choices=Interaction.Kind.choices)
     timestamp = serializers.DateTimeField(required=False)
-    value = serializers.FloatField(required=False, allow_null=True, min_value=-1e6, max_value=1e6)
-    user = serializers.IntegerField(
+    value = StrictFloatField(required=False, allow_null=True, min_value=-1e6, max_value=1e6)
+    user = StrictIntegerField(
         required=False, min_value=1, help_text="another user's id: staff and service accounts only"
     )
 
@@ -143,14 +150,14 @@ class OrderCreateApi(APIView):
             class Meta:
                 ref_name = "OrderLine"
 
-            sku = serializers.CharField(max_length=64)
-            quantity = serializers.IntegerField(min_value=-100000, max_value=100000)
-            unit_price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+            sku = StrictCharField(max_length=64)
+            quantity = StrictIntegerField(min_value=-100000, max_value=100000)
+            unit_price = StrictDecimalField(max_digits=10, decimal_places=2, min_value=0)
 
-        invoice_no = serializers.CharField(max_length=32)
-        customer = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-        customer_external_id = serializers.CharField(max_length=64, required=False)
-        country = serializers.CharField(max_length=64, required=False, default="")
+        invoice_no = StrictCharField(max_length=32)
+        customer = StrictIntegerField(required=False, allow_null=True, min_value=1)
+        customer_external_id = StrictCharField(max_length=64, required=False)
+        country = StrictCharField(max_length=64, required=False, default="")
         ordered_at = serializers.DateTimeField()
         lines = LineSerializer(many=True, allow_empty=False, max_length=1000)
 

@@ -1,10 +1,11 @@
 """Recommendation lists over HTTP: Redis only (stateless JWT, no SQL, no model)."""
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.http import QueryDict
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import (
     NotAuthenticated,
@@ -19,14 +20,23 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from accounts.permissions import acts_for_others
+from config.query import reject_repeated
 from config.renderers import OrjsonRenderer
 from config.throttling import ListRateThrottle
 from recommendations import selectors, store
 
 MAX_LIMIT = 100
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 MAX_IDS = 100
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){0,99})?$",
+        "example": "3,8,12",
+    }
+)
 class IdListField(serializers.CharField):
     """Comma-separated positive integer ids, e.g. `exclude=3,8,12`."""
 
@@ -45,12 +55,12 @@ class ListQuerySerializer(serializers.Serializer):
     """The list query as documented in the schema; `_parse` applies the same rules."""
 
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_LIMIT)
-    exclude = IdListField(required=False, help_text="ids the client already shows")
-    category = serializers.SlugField(required=False)
+    exclude = IdListField(required=False, allow_blank=True, help_text="ids the client shows")
+    category = serializers.SlugField(required=False, allow_blank=True)
     min_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
     max_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
-    size = serializers.CharField(required=False, max_length=20)
-    brand = serializers.CharField(required=False, max_length=100)
+    size = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    brand = serializers.CharField(required=False, allow_blank=True, max_length=100)
 
 
 class CardSerializer(serializers.Serializer):
@@ -120,7 +130,7 @@ def _parse(
 
     def number(name: str, cast: type, low: object = None, high: object = None) -> object:
         raw = params.get(name)
-        if raw in (None, ""):
+        if raw is None or (raw == "" and cast is Decimal):  # an empty price: no bound
             return None
         try:
             value = cast(raw)
@@ -153,6 +163,8 @@ def _parse(
         value = params.get(name)
         if value is not None and len(value) > longest:
             errors[name] = [f"At most {longest} characters."]
+        elif name == "category" and value and not SLUG.fullmatch(value):
+            errors[name] = ["Give a category slug (letters, digits, - and _)."]
         data[name] = value or None
     if errors:
         raise ValidationError(errors)
@@ -180,6 +192,10 @@ class ListApi(APIView):
     counts_in_read = True
     hit: store.Hit | None = None
     hit_limit = 0
+
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        super().initial(request, *args, **kwargs)
+        reject_repeated(request.query_params)
 
     def query(self, request: Request) -> ListQuery:
         return _parse(request.query_params, self.extra_ids, self.extra_ints)
