@@ -33,3 +33,21 @@ def delete(name: str) -> None:
     """Remove an artifact that no model run refers to any more."""
     if name and default_storage.exists(name):
         default_storage.delete(name)
+
+
+def stored(kind: str) -> list[str]:
+    """Names of every stored artifact of one kind, oldest first (names carry a time stamp)."""
+    folder = f"{settings.ARTIFACT_PREFIX}/{kind}"
+    try:
+        _, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return sorted(f"{folder}/{name}" for name in files)
+
+
+def prune(kind: str, *, keep: set[str]) -> list[str]:
+    """Delete the stored artifacts of `kind` not in `keep`; their names come back."""
+    gone = [name for name in stored(kind) if name not in keep]
+    for name in gone:
+        default_storage.delete(name)
+    return gone

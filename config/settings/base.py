@@ -140,6 +140,8 @@ PICKS_EVENT_WEIGHTS = {
 PICKS_WATERMARK_LAG_SECONDS = env.int("WATERMARK_LAG_SECONDS", default=5)
 PICKS_LIST_LENGTH = env.int("LIST_LENGTH", default=100)
 PICKS_PIPELINE_LOCK_SECONDS = env.int("PIPELINE_LOCK_SECONDS", default=600)
+# Model artifacts kept per kind: the newest runs' plus the two last published (rollback).
+PICKS_KEEP_ARTIFACTS = env.int("KEEP_ARTIFACTS", default=5)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -13,6 +13,7 @@ from recommendations import store
 from recommendations.ml.basket import BasketParams
 from recommendations.models import ModelRun
 from recommendations.services.aggregation import AggregationResult, update_interactions
+from recommendations.services.housekeeping import prune_artifacts
 from recommendations.services.lists import (
     PublishResult,
     generate_bought_together,
@@ -83,6 +84,7 @@ def _steps(*, tune: int, force: bool) -> list[tuple[str, Callable[[], object]]]:
         ("train_mf_model", lambda: train_mf_model(force=force)),
         ("generate_decks", generate_decks),
         ("generate_similar_items", generate_similar_items),
+        ("prune_artifacts", lambda: f"{prune_artifacts()} old artifacts deleted"),
     ]
 
 
@@ -111,6 +113,8 @@ def _describe(outcome: object) -> str:
         return f"{outcome.lists} lists published as version {outcome.version}"
     if isinstance(outcome, ModelRun):
         return f"model run #{outcome.pk}: {outcome.decision}"
+    if isinstance(outcome, str):
+        return outcome
     return f"{outcome} item cards"
 
 
