@@ -67,7 +67,7 @@ def compare(label: str) -> str:
     timings["aggregate, incremental with nothing new"] = time.perf_counter() - started
     started = time.perf_counter()
     run = train_als_model(force=True)
-    timings["train_als_model (held-out evaluation + warm refit + artifact)"] = (
+    timings["train_als_model (fit, held-out evaluation, fold-in, artifact)"] = (
         time.perf_counter() - started
     )
     started = time.perf_counter()

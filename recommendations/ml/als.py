@@ -50,18 +50,14 @@ def fit(
     return model
 
 
-def refit(
-    model: AlternatingLeastSquares, user_items: sp.csr_matrix, *, iterations: int
-) -> AlternatingLeastSquares:
-    """Continue training a fitted model on new data of the same shape (a warm start).
-
-    The held-out model of an evaluation is already close to the full-data solution, so a few
-    more sweeps replace a second training from scratch.
-    """
-    model.iterations = iterations
-    with threadpool_limits(1, "blas"):
-        model.fit(user_items.astype(np.float32).tocsr(), show_progress=False)
-    return model
+def fold_in_users(
+    model: AlternatingLeastSquares, user_items: sp.csr_matrix, users: npt.NDArray[np.int64]
+) -> None:
+    """Recompute the factors of `users` from their rows of `user_items`, the item factors as
+    they are: one least-squares step for those users only (implicit's partial_fit_users)."""
+    if len(users):
+        with threadpool_limits(1, "blas"):
+            model.partial_fit_users(users, user_items[users].astype(np.float32).tocsr())
 
 
 def top_n(
