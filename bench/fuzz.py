@@ -8,7 +8,7 @@ its own, starts gunicorn (production settings, 2 workers) on 127.0.0.1 only, and
 each with a fixed number of examples per operation and a fixed seed. Checks: all of
 schemathesis' checks except `positive_data_acceptance` (it expects every schema-valid body
 to be accepted, which no password-strength or unknown-sku rule can satisfy). The result
-goes to docs/fuzz.md.
+goes to docs/fuzz.md, each caller's whole report to var/fuzz/.
 """
 
 import argparse
@@ -21,12 +21,14 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 from common import PG_SERVER, ROOT, django_setup, fresh_database, machine, manage
 
 DATABASE = "picks_bench_fuzz"
 PREFIX = "picks-fuzz"
 REPORT = ROOT / "docs" / "fuzz.md"
+LOGS = ROOT / "var" / "fuzz"
 CHECKS = ["--checks", "all", "--exclude-checks", "positive_data_acceptance"]
 
 
@@ -36,13 +38,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def schemathesis(base: str, examples: int, seed: int, token: str | None) -> dict:
+def schemathesis(base: str, examples: int, seed: int, token: str | None, log: Path) -> dict:
     args = [str(ROOT / ".venv/bin/st"), "run", f"{base}/api/schema/", *CHECKS,
             "--max-examples", str(examples), "--seed", str(seed), "--no-color"]  # fmt: skip
     if token:
         args += ["--header", f"Authorization: Bearer {token}"]
     done = subprocess.run(args, capture_output=True, text=True)
     out = done.stdout + done.stderr
+    log.write_text(out)  # the whole report, failures with their curl reproductions
     generated = re.search(r"(\d+) generated", out)
     failures = re.search(r"(\d+) unique failures?", out)
     server_errors = re.search(r"ST101 Server error: (\d+)", out)
@@ -79,6 +82,7 @@ def main() -> None:
         "shopper": str(PicksRefreshToken.for_user(shopper).access_token),
         "service account": str(PicksRefreshToken.for_user(service).access_token),
     }
+    LOGS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server_env = {
         **os.environ,
@@ -107,7 +111,8 @@ def main() -> None:
                 time.sleep(0.5)
         for name, token in tokens.items():
             started = time.perf_counter()
-            results[name] = schemathesis(base, args.examples, args.seed, token)
+            log = LOGS / f"{name.replace(' ', '-')}.txt"
+            results[name] = schemathesis(base, args.examples, args.seed, token, log)
             results[name]["seconds"] = time.perf_counter() - started
             print(name, results[name])
     finally:
@@ -147,7 +152,7 @@ input refused, and the stateful checks (links between operations).
     )
     print(REPORT.read_text())
     if any(r["failures"] or r["server_errors"] for r in results.values()):
-        raise SystemExit("schemathesis found failures: see above")
+        raise SystemExit(f"schemathesis found failures: see {LOGS}/")
 
 
 def _st_version() -> str:

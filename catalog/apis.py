@@ -14,7 +14,7 @@ from catalog.selectors import category_list, item_list
 from catalog.services import item_create, item_update
 from catalog.validators import validate_item_image
 from config.fields import StrictCharField, StrictDecimalField
-from config.query import reject_repeated
+from config.query import reject_blank, reject_repeated
 
 
 class CategoryOutputSerializer(serializers.Serializer):
@@ -91,8 +91,8 @@ class ItemListApi(APIView):
         category = serializers.CharField(
             required=False, allow_blank=True, help_text="category id or slug"
         )
-        min_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
-        max_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
+        min_price = StrictDecimalField(max_digits=10, decimal_places=2, required=False)
+        max_price = StrictDecimalField(max_digits=10, decimal_places=2, required=False)
         size = serializers.CharField(required=False, allow_blank=True)
         brand = serializers.CharField(required=False, allow_blank=True)
         search = serializers.CharField(required=False, allow_blank=True)
@@ -109,6 +109,7 @@ class ItemListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         reject_repeated(request.query_params)
+        reject_blank(request.query_params, ("page", "page_size"))
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = {

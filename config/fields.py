@@ -4,6 +4,8 @@ DRF turns a JSON number into a string (`"username": 12` becomes "12") and an int
 UUID; the schema promises strings, so the API refuses anything else.
 """
 
+import re
+
 from rest_framework import serializers
 
 
@@ -49,4 +51,13 @@ class StrictFloatField(serializers.FloatField):
 
 
 class StrictDecimalField(_OnlyStrings, serializers.DecimalField):
-    """A decimal written as a JSON string ("9.99"), as the schema documents decimals."""
+    """A decimal written as a string of digits ("9.99"), as the schema documents decimals:
+    no spaces or control characters around it (Python's Decimal would strip them), no
+    exponent."""
+
+    plain = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+    def to_internal_value(self, data: object) -> object:
+        if isinstance(data, str) and not self.plain.fullmatch(data):
+            raise serializers.ValidationError("Give a number like 12.50.", code="invalid")
+        return super().to_internal_value(data)

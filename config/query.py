@@ -10,3 +10,11 @@ def reject_repeated(params: QueryDict) -> None:
     repeated = [name for name, values in params.lists() if len(values) > 1]
     if repeated:
         raise ValidationError({name: ["Give this parameter once."] for name in repeated})
+
+
+def reject_blank(params: QueryDict, names: tuple[str, ...]) -> None:
+    """`?page=` is not a page number: integer parameters given empty are a 400 (DRF would
+    quietly treat them as absent)."""
+    blank = [name for name in names if params.get(name) == ""]
+    if blank:
+        raise ValidationError({name: ["Give a whole number."] for name in blank})

@@ -27,13 +27,14 @@ from recommendations import selectors, store
 
 MAX_LIMIT = 100
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+DECIMAL = re.compile(r"-?[0-9]{0,8}(\.[0-9]{0,2})?")
 MAX_IDS = 100
 
 
 @extend_schema_field(
     {
         "type": "string",
-        "pattern": r"^([1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){0,99})?$",
+        "pattern": r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){0,99}$",
         "example": "3,8,12",
     }
 )
@@ -133,6 +134,8 @@ def _parse(
         if raw is None or (raw == "" and cast is Decimal):  # an empty price: no bound
             return None
         try:
+            if cast is Decimal and not DECIMAL.fullmatch(raw):  # Decimal() would strip spaces
+                raise ValueError
             value = cast(raw)
             if (low is not None and value < low) or (high is not None and value > high):
                 raise ValueError
