@@ -1,6 +1,7 @@
 """Id <-> index maps, the sparse users x items matrix, and train/test splits."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -203,27 +204,37 @@ class ScoreTable:
             self.items,
         )
 
+    @cached_property
+    def rows(self) -> npt.NDArray[np.int64]:
+        """Each pair's row in `users` (-1 if absent), computed once."""
+        return self.users.index_of(self.user_ids)
+
+    @cached_property
+    def cols(self) -> npt.NDArray[np.int64]:
+        """Each pair's column in `items` (-1 if absent), computed once."""
+        return self.items.index_of(self.item_ids)
+
+    def _matrix(self, values: npt.NDArray, keep: npt.NDArray[np.bool_]) -> sp.csr_matrix:
+        keep = keep & (self.rows >= 0) & (self.cols >= 0)
+        matrix = sp.csr_matrix(
+            (values.astype(np.float32), (self.rows[keep], self.cols[keep])),
+            shape=(len(self.users), len(self.items)),
+            dtype=np.float32,
+        )
+        matrix.sum_duplicates()
+        return matrix
+
     def matrix(
         self, *, half_life_days: float, mask: npt.NDArray[np.bool_] | None = None
     ) -> sp.csr_matrix:
         """The users x items confidence matrix of the (masked) pairs, full shape."""
         keep = np.ones(len(self.scores), bool) if mask is None else mask
         values = confidence(self.scores[keep], self.age_days[keep], half_life_days=half_life_days)
-        built = build_matrix(
-            self.user_ids[keep], self.item_ids[keep], values, users=self.users, items=self.items
-        )
-        return built.user_items
+        return self._matrix(values, keep)
 
     def indicator(self, mask: npt.NDArray[np.bool_]) -> sp.csr_matrix:
         """users x items: 1 on the masked pairs (held-out truth)."""
-        built = build_matrix(
-            self.user_ids[mask],
-            self.item_ids[mask],
-            np.ones(int(mask.sum())),
-            users=self.users,
-            items=self.items,
-        )
-        return built.user_items
+        return self._matrix(np.ones(int(mask.sum())), mask)
 
     def holdout(
         self, *, test_fraction: float, seed: int, within: npt.NDArray[np.bool_] | None = None
@@ -231,7 +242,7 @@ class ScoreTable:
         """A random per-user test mask over the pairs (only among `within`, if given)."""
         within = np.ones(len(self.scores), bool) if within is None else within
         mask = np.zeros(len(self.scores), bool)
-        rows = self.users.index_of(self.user_ids[within])
+        rows = self.rows[within]
         mask[np.flatnonzero(within)] = holdout_mask(rows, test_fraction=test_fraction, seed=seed)
         return mask
 

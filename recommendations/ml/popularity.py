@@ -4,8 +4,6 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from recommendations.ml.data import top_k
-
 
 def most_popular(user_items: sp.csr_matrix) -> npt.NDArray[np.int64]:
     """Item indices by number of distinct users, most first (ties by index)."""
@@ -23,23 +21,28 @@ def top_n_popular(
     """The popularity baseline as a users x n array (-1 padded), seen items removed.
 
     Popularity comes from `user_items`; the rows are those of `exclude_seen` when given.
+    Everyone shares one ranking, so a user's list is the first `n` items of it they have not
+    seen: only the first n + (most items seen in the batch) ranks need looking at.
     """
     n_items = user_items.shape[1]
-    n_users = exclude_seen.shape[0] if exclude_seen is not None else user_items.shape[0]
     n = min(n, n_items)
-    # A strictly decreasing score per item by popularity rank; seen items drop below zero.
-    score = np.empty(n_items)
-    score[most_popular(user_items)] = np.arange(n_items, 0, -1)
-    out = np.full((n_users, n), -1, dtype=np.int64)
-    for start in range(0, n_users, batch_users):
-        rows = slice(start, min(start + batch_users, n_users))
-        scores = np.broadcast_to(score, (rows.stop - rows.start, n_items)).copy()
-        if exclude_seen is not None:
-            seen = exclude_seen[rows].tocoo()
-            scores[seen.row, seen.col] = -1
-        best = top_k(scores, n)
-        valid = np.take_along_axis(scores, best, axis=1) > 0
-        out[rows] = np.where(valid, best, -1)
+    order = most_popular(user_items)
+    if exclude_seen is None:
+        return np.tile(order[:n], (user_items.shape[0], 1))
+    seen = exclude_seen.tocsr()
+    rank = np.empty(n_items, dtype=np.int64)
+    rank[order] = np.arange(n_items)
+    out = np.full((seen.shape[0], n), -1, dtype=np.int64)
+    for start in range(0, seen.shape[0], batch_users):
+        block = seen[start : start + batch_users].tocoo()
+        width = min(n_items, n + int(np.diff(seen.indptr[start : start + batch_users + 1]).max()))
+        ranks = rank[block.col]
+        near = ranks < width
+        taken = np.zeros((block.shape[0], width), dtype=bool)
+        taken[block.row[near], ranks[near]] = True
+        first = np.argsort(taken, axis=1, kind="stable")[:, :n]  # unseen first, by rank
+        free = ~np.take_along_axis(taken, first, axis=1)
+        out[start : start + block.shape[0]] = np.where(free, order[first], -1)
     return out
 
 

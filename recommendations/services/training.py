@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from django.utils import timezone
 
 from recommendations import artifacts
@@ -97,10 +98,13 @@ def evaluate_als(
     k: int = 10,
     max_users: int = EVALUATED_USERS,
     seed: int = 0,
+    matrix: sp.csr_matrix | None = None,
 ) -> tuple[object, dict[str, float]]:
-    """ALS fitted on the `train` pairs and its metrics on the `test` pairs beside popularity,
-    over at most `max_users` users with held-out pairs (a seeded sample beyond that)."""
-    matrix = data.matrix(half_life_days=params.half_life_days, mask=train)
+    """ALS fitted on the `train` pairs (their matrix, if already built) and its metrics on the
+    `test` pairs beside popularity, over at most `max_users` users with held-out pairs (a
+    seeded sample beyond that)."""
+    if matrix is None:
+        matrix = data.matrix(half_life_days=params.half_life_days, mask=train)
     model = als.fit(matrix, params)
     truth = data.indicator(test)
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
@@ -181,11 +185,12 @@ def evaluation_holdout(
     """Held-out pairs (`test_fraction` of each user's) of at most `max_users` users with two or
     more pairs, a seeded sample: enough to score a model, and so few that the model trained
     without them is the one to serve once those users' factors are folded back in."""
-    rows = data.users.index_of(data.user_ids)
-    eligible = np.flatnonzero(np.bincount(rows, minlength=len(data.users)) >= 2)
+    eligible = np.flatnonzero(np.bincount(data.rows, minlength=len(data.users)) >= 2)
     if len(eligible) > max_users:
         eligible = np.random.default_rng(seed).choice(eligible, max_users, replace=False)
-    return data.holdout(test_fraction=test_fraction, seed=seed, within=np.isin(rows, eligible))
+    chosen = np.zeros(len(data.users), bool)
+    chosen[eligible] = True
+    return data.holdout(test_fraction=test_fraction, seed=seed, within=chosen[data.rows])
 
 
 def train_als_model(
@@ -220,10 +225,13 @@ def train_als_model(
             "interactions": len(data.scores),
             "held_out": int(test.sum()),
         }
-        model, run.metrics = evaluate_als(data, ~test, test, params, seed=seed)
+        full = data.matrix(half_life_days=params.half_life_days)
+        train = full - data.matrix(half_life_days=params.half_life_days, mask=test)
+        train.eliminate_zeros()  # the held-out pairs (each pair is one entry, so exactly 0)
+        model, run.metrics = evaluate_als(data, ~test, test, params, seed=seed, matrix=train)
         log_step("train_als_model", "evaluated", ndcg=round(run.metrics[GATE_METRIC], 4))
-        evaluated = np.unique(data.users.index_of(data.user_ids[test]))
-        als.fold_in_users(model, data.matrix(half_life_days=params.half_life_days), evaluated)
+        evaluated = np.unique(data.rows[test])
+        als.fold_in_users(model, full, evaluated)
         run.artifact_name = artifacts.save(
             kind="als", obj=AlsArtifact(model, data.users, data.items, params)
         )

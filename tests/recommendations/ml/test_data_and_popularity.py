@@ -48,3 +48,14 @@ def test_trending_prefers_recent_events_with_a_half_life():
     assert np.allclose(scores, [1.0, 1.0, 0.0])
     best, _ = rank_scores(np.array([0.5, 2.0, 0.0, 1.0]), n=5)
     assert list(best) == [1, 3, 0]
+
+
+def test_top_n_popular_matches_walking_the_ranking_for_each_user():
+    rng = np.random.default_rng(5)
+    dense = (rng.random((300, 40)) < rng.random(40) * 0.6).astype(float)
+    matrix = sp.csr_matrix(dense)
+    ranking = most_popular(matrix).tolist()
+    got = top_n_popular(matrix, n=15, exclude_seen=matrix, batch_users=64)
+    for row, seen in enumerate(dense > 0):
+        unseen = [i for i in ranking if not seen[i]][:15]
+        assert got[row].tolist() == unseen + [-1] * (15 - len(unseen))
