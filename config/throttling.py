@@ -58,7 +58,8 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
         self.scope = "lists_user" if user is not None and user.is_authenticated else "lists_anon"
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        hit = store.Hit(self.scope, self.get_cache_key(request, view), self.duration)
+        account = int(user.id) if user is not None and user.is_authenticated else None
+        hit = store.Hit(self.scope, self.get_cache_key(request, view), self.duration, account)
         if getattr(view, "counts_in_read", False):
             view.hit, view.hit_limit = hit, self.num_requests
             return True

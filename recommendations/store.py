@@ -54,6 +54,10 @@ class Entry:
     source: str = ""
 
 
+class AccountClosed(Exception):
+    """The caller's account was deleted or deactivated after its token was issued."""
+
+
 class NothingToRollBack(Exception):
     """No earlier version of the family is kept."""
 
@@ -490,19 +494,20 @@ def read_ranked(
 _READ_PAGE = """
 local prefix, record_bytes, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local hit_key, hit_ttl, need_card, seen_key = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local n_exclude = tonumber(ARGV[8])
+local revoked_key, n_exclude = ARGV[8], tonumber(ARGV[9])
 local excluded = {}
-for i = 1, n_exclude do excluded[ARGV[8 + i]] = true end
+for i = 1, n_exclude do excluded[ARGV[9 + i]] = true end
 local hits = 0
 if hit_key ~= '' then
   hits = redis.call('INCR', hit_key)
   if hits == 1 then redis.call('EXPIRE', hit_key, hit_ttl) end
 end
+if revoked_key ~= '' and redis.call('EXISTS', revoked_key) == 1 then return {hits, -2} end
 local card_prefix = prefix .. ':card:'
 if need_card ~= '' and redis.call('EXISTS', card_prefix .. need_card) == 0 then
   return {hits, -1}
 end
-local pos, source = 9 + n_exclude, 0
+local pos, source = 10 + n_exclude, 0
 while pos <= #ARGV do
   source = source + 1
   local family, suffix, stored = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 3])
@@ -570,6 +575,10 @@ class Hit:
     name: str
     client: str
     window_seconds: int
+    account: int | None = None  # the caller's user id: refused once the account is closed
+
+    def revoked_key(self) -> str:
+        return _key("closed", "user", self.account) if self.account is not None else ""
 
     def key(self, now: float) -> str:
         return _key("throttle", self.name, self.client, int(now // self.window_seconds))
@@ -617,6 +626,7 @@ def read_page(
         hit.window_seconds + 1 if hit else 0,
         require_card if require_card is not None else "",
         _key("user", seen_of_user, "seen") if seen_of_user is not None else "",
+        hit.revoked_key() if hit else "",
     ]
     exclude = list(exclude)
     args += [len(exclude), *exclude]
@@ -625,6 +635,8 @@ def read_page(
         args += [family, ":".join(map(str, _list_parts(family, owner))), zset, stored]
     reply = _run_script(_READ_PAGE, args)
     hits, found = int(reply[0]), int(reply[1])
+    if found == -2:
+        raise AccountClosed(hit.account)
     if found <= 0:
         return Page(hits, None, None, {}, [], [], item_missing=found < 0)
     _, _, version, meta, picked, cards = reply
@@ -674,10 +686,22 @@ def read_many(
 
 
 def count_hit(hit: Hit) -> int:
-    """Count one request of `hit`'s client in the current window (one round trip)."""
+    """Count one request of `hit`'s client in the current window (one round trip); raise
+    AccountClosed if the caller's account was closed."""
     key = hit.key(time.time())
     pipe = _redis().pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, hit.window_seconds + 1)
-    count, _ = pipe.execute()
+    if hit.account is not None:
+        pipe.exists(hit.revoked_key())
+    count, _, *closed = pipe.execute()
+    if closed and closed[0]:
+        raise AccountClosed(hit.account)
     return int(count)
+
+
+def close_account(user_id: int, *, seconds: int) -> None:
+    """Refuse the user's tokens on the Redis-only endpoints for `seconds` (as long as an
+    access token lives): they are checked without the database, so a deleted or deactivated
+    account would otherwise read until its token expired."""
+    _redis().set(_key("closed", "user", user_id), 1, ex=max(1, seconds))

@@ -105,12 +105,38 @@ def test_a_token_signed_with_another_key_is_401(api, user, settings):
     assert api.get("/api/recommendations/deck/").status_code == 401
 
 
-def test_the_token_of_a_deleted_user_is_401_where_the_account_is_read(api, user):
+def test_the_token_of_a_deleted_user_is_401_everywhere(
+    api, user, django_capture_on_commit_callbacks
+):
     token = PicksRefreshToken.for_user(user)
-    user.delete()
     _bearer(api, token.access_token)
+    assert api.get("/api/recommendations/deck/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        user.delete()
     assert api.get("/api/auth/me/").status_code == 401
     event = {"item": 1, "kind": "like"}
     assert api.post("/api/interactions/", event, format="json").status_code == 401
+    # The Redis-only endpoints never read the user table: the account is closed in Redis.
+    for path in (
+        "top-buys/",
+        "deck/",
+        "trending/",
+        "predict/?item_id=1",
+        "more-like-these/?items=1",
+    ):
+        response = api.get(f"/api/recommendations/{path}")
+        assert response.status_code == 401, path
+        assert response.json()["code"] == "account_closed"
     refreshed = api.post("/api/auth/token/refresh/", {"refresh": str(token)})
     assert refreshed.status_code == 401
+
+
+def test_a_deactivated_account_is_refused_by_the_list_endpoints(
+    api, user, django_capture_on_commit_callbacks
+):
+    _bearer(api, PicksRefreshToken.for_user(user).access_token)
+    with django_capture_on_commit_callbacks(execute=True):
+        user.is_active = False
+        user.save()
+    assert api.get("/api/recommendations/top-buys/").status_code == 401
+    assert api.get("/api/recommendations/trending/").status_code == 401
