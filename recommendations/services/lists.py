@@ -1,5 +1,6 @@
 """Jobs that precompute lists into Redis: top buys, the global lists, bought together."""
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -46,17 +47,33 @@ def _inactive(items: IdIndex) -> npt.NDArray[np.int64]:
     return np.flatnonzero(~np.isin(items.ids, active))
 
 
-def generate_top_buys(*, n: int | None = None) -> PublishResult:
-    """Every user's top N items from the served ALS model, bought items left out."""
+def generate_top_buys(*, n: int | None = None, batch_users: int = 10_000) -> PublishResult:
+    """Every user's top N items from the served ALS model, bought items left out.
+
+    A batch of users is written to Redis by a second thread while the next one is scored.
+    """
     n = n or settings.PICKS_LIST_LENGTH
     run, artifact = load_served_als()
     bought = _bought(artifact.users, artifact.items)
-    ids, scores = als.top_n(artifact.model, bought, n=n, filter_items=_inactive(artifact.items))
-    item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
-    with store.publishing(store.TOP_BUYS) as publication:
-        for start in track(range(0, len(ids), 10_000), job="generate_top_buys", unit="10k users"):
-            rows = slice(start, start + 10_000)
-            publication.put_rows(artifact.users.ids[rows], item_ids[rows], scores[rows])
+    inactive = _inactive(artifact.items)
+    with (
+        store.publishing(store.TOP_BUYS) as publication,
+        ThreadPoolExecutor(max_workers=1) as writer,
+    ):
+        written = None
+        for start in track(
+            range(0, len(artifact.users), batch_users), job="generate_top_buys", unit="batches"
+        ):
+            users = np.arange(start, min(start + batch_users, len(artifact.users)))
+            ids, scores = als.top_n(artifact.model, bought, n=n, users=users, filter_items=inactive)
+            item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
+            if written is not None:
+                written.result()  # one batch in flight at a time; its errors surface here
+            written = writer.submit(
+                publication.put_rows, artifact.users.ids[users], item_ids, scores
+            )
+        if written is not None:
+            written.result()
         publication.commit(built_at=timezone.now().isoformat(), source="als", model_run=run.pk)
     log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
     return PublishResult(publication.version, publication.lists)

@@ -51,6 +51,7 @@ def load_scores() -> ScoreTable:
         "SELECT user_id, product_id, score, "
         f"{epoch('last_updated_at')} FROM user_product_interactions WHERE score > 0",
         columns=4,
+        parts=2,
     )
     if not len(array):
         raise NoTrainingData("user_product_interactions is empty: run update_interactions first")
