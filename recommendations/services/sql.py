@@ -19,15 +19,13 @@ def fetch_array(
 ) -> npt.NDArray[np.float64]:
     """All rows of a numeric query as a (rows x columns) float64 array, in no set order.
 
-    With `parts` > 1 (PostgreSQL, outside a transaction) the rows are read in that many
-    queries at once, split by the first column modulo `parts`, each on a connection of its
-    own thread: PostgreSQL then packs them on as many cores.
-
     On PostgreSQL the server packs the rows itself: each as `columns` big-endian float8
     (float8send), concatenated per block of 65,536 values of the first column, so a few
-    values cross the wire instead of a Python tuple per row (3-5x faster for millions of
-    rows). A row with a NULL would vanish from the concatenation: the per-block row count
-    catches it and raises.
+    values cross the wire instead of a Python tuple per row. A row with a NULL would vanish
+    from the concatenation: the per-block row count catches it and raises. With `parts` > 1
+    (outside a transaction) the rows are read in that many queries at once, split by the
+    first column modulo `parts`, each on its own thread's connection, so PostgreSQL packs
+    them on as many cores. Elsewhere (SQLite) a plain fetch.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
