@@ -21,6 +21,11 @@ def unit_rows(vectors: npt.NDArray) -> npt.NDArray[np.float32]:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
+def _dense_ok(ids: npt.NDArray[np.int64], largest: int) -> bool:
+    """Whether a lookup table up to the largest id is cheap (database ids mostly are)."""
+    return len(ids) > 0 and int(ids.min()) >= 0 and largest < 8 * len(ids) + 1_000_000
+
+
 @dataclass(frozen=True)
 class IdIndex:
     """Sorted database ids; the position of an id is its row or column index."""
@@ -29,16 +34,40 @@ class IdIndex:
 
     @classmethod
     def of(cls, ids: npt.ArrayLike) -> "IdIndex":
-        return cls(np.unique(np.asarray(ids, dtype=np.int64)))
+        ids = np.asarray(ids, dtype=np.int64)
+        if _dense_ok(ids, int(ids.max()) if len(ids) else 0):
+            present = np.zeros(int(ids.max()) + 1, dtype=bool)  # O(n), no sort
+            present[ids] = True
+            return cls(np.flatnonzero(present).astype(np.int64))
+        return cls(np.unique(ids))
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __getstate__(self) -> dict:
+        return {"ids": self.ids}  # the lookup table is rebuilt on demand, not pickled
+
+    def __setstate__(self, state: dict) -> None:
+        object.__setattr__(self, "ids", state["ids"])
+
+    @cached_property
+    def _table(self) -> npt.NDArray[np.int64] | None:
+        """position by id, for ids small enough to index an array with (else None)."""
+        if not _dense_ok(self.ids, int(self.ids[-1]) if len(self.ids) else 0):
+            return None
+        table = np.full(int(self.ids[-1]) + 1, -1, dtype=np.int64)
+        table[self.ids] = np.arange(len(self.ids))
+        return table
 
     def index_of(self, ids: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Indices of `ids`; -1 where an id is unknown."""
         ids = np.asarray(ids, dtype=np.int64)
         if not len(self.ids):
             return np.full(len(ids), -1, dtype=np.int64)
+        table = self._table
+        if table is not None:
+            inside = (ids >= 0) & (ids < len(table))
+            return np.where(inside, table[np.where(inside, ids, 0)], -1)
         pos = np.searchsorted(self.ids, ids).clip(max=len(self.ids) - 1)
         return np.where(self.ids[pos] == ids, pos, -1)
 
