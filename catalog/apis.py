@@ -151,6 +151,10 @@ class ItemDetailApi(APIView):
         item = get_object_or_404(Item, pk=item_id)
         serializer = ItemWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        if not serializer.validated_data:  # {} or a body that parses to no field at all
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give at least one field to change."]}
+            )
         sku = serializer.validated_data.get("sku")
         if sku and Item.objects.filter(sku=sku).exclude(pk=item.pk).exists():
             raise serializers.ValidationError({"sku": ["An item with this sku exists."]})

@@ -163,3 +163,11 @@ def test_an_image_named_like_a_page_is_refused(service_client, tmp_path, setting
     )
     assert response.status_code == 400
     assert "html" in str(response.json()["errors"]["image"])
+
+
+@pytest.mark.parametrize("body", [{}, {"unknown": "x"}])
+def test_a_patch_that_changes_nothing_is_a_400(service_client, body):
+    item = ItemFactory()
+    response = service_client.patch(f"/api/items/{item.id}/", body, format="json")
+    assert response.status_code == 400
+    assert "at least one field" in str(response.json()["errors"])
