@@ -43,7 +43,7 @@ def schemathesis(base: str, examples: int, seed: int, token: str | None, log: Pa
             "--max-examples", str(examples), "--seed", str(seed), "--no-color"]  # fmt: skip
     if token:
         args += ["--header", f"Authorization: Bearer {token}"]
-    done = subprocess.run(args, capture_output=True, text=True)
+    done = subprocess.run(args, capture_output=True, text=True, cwd=log.parent)  # its cache too
     out = done.stdout + done.stderr
     log.write_text(out)  # the whole report, failures with their curl reproductions
     generated = re.search(r"(\d+) generated", out)

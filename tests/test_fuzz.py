@@ -17,7 +17,7 @@ ST = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "st"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_schemathesis_finds_no_5xx_and_no_schema_violation(live_server):
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(live_server, tmp_path):
     st = str(ST) if ST.exists() else shutil.which("st")
     if st is None:
         pytest.skip("schemathesis is not installed (make test installs it)")
@@ -34,5 +34,6 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(live_server):
              "--seed", "1", "--generation-deterministic", "--no-color",
              "--phases", "examples,fuzzing", *header],
             capture_output=True, text=True, timeout=300,
+            cwd=tmp_path,  # its cache goes there, not into the checkout
         )  # fmt: skip
         assert done.returncode == 0, done.stdout[-4000:]
