@@ -16,26 +16,25 @@ import datetime as dt
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
-from common import PG_SERVER, ROOT, django_setup, fresh_database, machine, manage
+from common import (
+    PG_SERVER,
+    ROOT,
+    django_setup,
+    fresh_database,
+    machine,
+    manage,
+    production_server,
+)
 
 DATABASE = "picks_bench_fuzz"
 PREFIX = "picks-fuzz"
 REPORT = ROOT / "docs" / "fuzz.md"
 LOGS = ROOT / "var" / "fuzz"
 CHECKS = ["--checks", "all", "--exclude-checks", "positive_data_acceptance"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def schemathesis(base: str, examples: int, seed: int, token: str | None, log: Path) -> dict:
@@ -83,41 +82,16 @@ def main() -> None:
         "service account": str(PicksRefreshToken.for_user(service).access_token),
     }
     LOGS.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    server_env = {
-        **os.environ,
-        **env,
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "SECRET_KEY": secret,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        **{f"THROTTLE_{scope}": "100000000/min"
-           for scope in ("ANON", "USER", "AUTH", "EVENTS", "LISTS_ANON", "LISTS_USER")},
-    }  # fmt: skip
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--workers", "2",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT, env=server_env, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     results = {}
     try:
-        for _ in range(60):
-            try:
-                urllib.request.urlopen(f"{base}/api/health/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        for name, token in tokens.items():
-            started = time.perf_counter()
-            log = LOGS / f"{name.replace(' ', '-')}.txt"
-            results[name] = schemathesis(base, args.examples, args.seed, token, log)
-            results[name]["seconds"] = time.perf_counter() - started
-            print(name, results[name])
+        with production_server(database_url=url, secret_key=secret, extra_env=env) as base:
+            for name, token in tokens.items():
+                started = time.perf_counter()
+                log = LOGS / f"{name.replace(' ', '-')}.txt"
+                results[name] = schemathesis(base, args.examples, args.seed, token, log)
+                results[name]["seconds"] = time.perf_counter() - started
+                print(name, results[name])
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait()
         store.delete_prefix()
         subprocess.run(
             ["psql", f"{PG_SERVER}/postgres", "-qc",

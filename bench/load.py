@@ -13,15 +13,21 @@ import argparse
 import datetime as dt
 import os
 import re
+import secrets
 import shutil
-import signal
 import subprocess
-import time
-import urllib.request
 
-from common import PG_SERVER, ROOT, database_exists, django_setup, machine, manage, write_section
+from common import (
+    PG_SERVER,
+    ROOT,
+    database_exists,
+    django_setup,
+    machine,
+    manage,
+    production_server,
+    write_section,
+)
 
-PORT = 8765
 PREFIX = "picks-load"
 
 
@@ -59,7 +65,8 @@ def main() -> None:
     env = {"PICKS_REDIS_PREFIX": PREFIX, "LOG_LEVEL": "WARNING"}
     manage("migrate", "--noinput", database_url=url)
     manage("run_pipeline", database_url=url, extra_env=env)
-    os.environ["SECRET_KEY"] = "load-benchmark-only"  # the server must accept our tokens
+    secret = secrets.token_urlsafe(50)
+    os.environ["SECRET_KEY"] = secret  # the server must accept the tokens made here
     django_setup(database_url=url, redis_prefix=PREFIX)
     from accounts.models import User
     from accounts.tokens import PicksRefreshToken
@@ -71,48 +78,28 @@ def main() -> None:
     token = str(PicksRefreshToken.for_user(user).access_token)
     product = store.read_ranked(store.GLOBAL, store.GLOBAL_TOP_BUYS, limit=1).entries[0].item_id
     store._redis().set(f"{PREFIX}:bare", "x" * 200)
-    server_env = {
-        **os.environ,
-        **env,
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "SECRET_KEY": "load-benchmark-only",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "ROOT_URLCONF": "bench_urls",
-        "PYTHONPATH": f"{ROOT / 'bench'}",
-        "THROTTLE_LISTS_ANON": "100000000/min",
-        "THROTTLE_LISTS_USER": "100000000/min",
-        "THROTTLE_ANON": "100000000/min",
-        "THROTTLE_USER": "100000000/min",
-    }
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--workers", "2",
-         "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
-        cwd=ROOT, env=server_env, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{PORT}"
     try:
-        for _ in range(60):
-            try:
-                urllib.request.urlopen(f"{base}/api/health/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        targets = [
-            ("bare DRF view: stateless JWT + one Redis GET", "/bench/bare/", token),
-            ("top-buys (JWT)", "/api/recommendations/top-buys/", token),
-            ("bought-together (guest)", f"/api/recommendations/bought-together/{product}/", None),
-            ("deck (JWT)", "/api/recommendations/deck/", token),
-            ("bare view again (drift check)", "/bench/bare/", token),
-        ]
-        results = []
-        for name, path, auth in targets:
-            wrk(base + path, 2, auth)  # warm-up
-            results.append((name, wrk(base + path, args.seconds, auth)))
+        with production_server(
+            database_url=url,
+            secret_key=secret,
+            extra_env={**env, "ROOT_URLCONF": "bench_urls", "PYTHONPATH": f"{ROOT / 'bench'}"},
+        ) as base:
+            targets = [
+                ("bare DRF view: stateless JWT + one Redis GET", "/bench/bare/", token),
+                ("top-buys (JWT)", "/api/recommendations/top-buys/", token),
+                (
+                    "bought-together (guest)",
+                    f"/api/recommendations/bought-together/{product}/",
+                    None,
+                ),
+                ("deck (JWT)", "/api/recommendations/deck/", token),
+                ("bare view again (drift check)", "/bench/bare/", token),
+            ]
+            results = []
+            for name, path, auth in targets:
+                wrk(base + path, 2, auth)  # warm-up
+                results.append((name, wrk(base + path, args.seconds, auth)))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait()
         store.delete_prefix()
     bare = results[0][1]
     rows = "\n".join(

@@ -62,10 +62,14 @@ def service_client(service_user) -> APIClient:
     return client_for(service_user)
 
 
+def free_port() -> int:
+    """A loopback port where nothing listens now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def closed_redis_url() -> str:
     """A Redis URL on a loopback port where nothing listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"

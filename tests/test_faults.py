@@ -6,7 +6,6 @@ shared one is never touched); PostgreSQL faults point Django's connection at a c
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,18 +26,12 @@ from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import Interaction
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.pipeline import LOCK, run_pipeline
-from tests.conftest import client_for
+from tests.conftest import client_for, free_port
 from tests.factories import ItemFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ShopSpec(users=120, items=90, events=5_000, groups=3, orders=800, seed=7)
 LISTS = "/api/recommendations"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:
@@ -188,23 +181,26 @@ def test_postgres_down_lists_still_serve_and_writes_answer_503(api):
     assert response.status_code == 201
 
 
-def _django_process(code: str, **env: str) -> subprocess.Popen:
-    """A Python child with Django set up on this test's Redis prefix and database."""
+def _child_env() -> dict[str, str]:
+    """Environment of a child process on this test's database and Redis prefix."""
     db = connection.settings_dict
-    child_env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "PICKS_REDIS_PREFIX": settings.PICKS_REDIS_PREFIX,
         "REDIS_URL": settings.CACHES["default"]["LOCATION"],
         "LOG_LEVEL": "WARNING",
-        **env,
     }
+
+
+def _django_process(code: str) -> subprocess.Popen:
+    """A Python child with Django set up on this test's Redis prefix and database."""
     setup = "import django; django.setup()\n"
     return subprocess.Popen(
         [sys.executable, "-c", setup + code],
         cwd=ROOT,
-        env=child_env,
+        env=_child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -265,11 +261,7 @@ def test_run_pipeline_exits_non_zero_at_once_while_another_holds_the_lock():
         second = subprocess.run(
             [sys.executable, "manage.py", "run_pipeline"],
             cwd=ROOT,
-            env={
-                **os.environ,
-                "DJANGO_SETTINGS_MODULE": "config.settings.local",
-                "PICKS_REDIS_PREFIX": settings.PICKS_REDIS_PREFIX,
-            },
+            env=_child_env(),
             capture_output=True,
             text=True,
             timeout=60,

@@ -4,7 +4,6 @@ server (moto's standalone server on a free 127.0.0.1 port, started here), not a 
 import io
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,6 +23,7 @@ from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import ModelRun
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.pipeline import run_pipeline
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
 BUCKET = "picks-test"
@@ -47,9 +47,7 @@ def s3(settings) -> Iterator[object]:
     program = str(MOTO) if MOTO.exists() else shutil.which("moto_server")
     if program is None:
         pytest.skip("moto[server] is not installed (make test installs it)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [program, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
