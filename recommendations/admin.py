@@ -39,9 +39,18 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(UserProductInteraction)
 class UserProductInteractionAdmin(admin.ModelAdmin):
-    list_display = ("user", "product", "score", "last_updated_at")
+    """Read-only: the scores are derived from events and orders by update_interactions (an
+    edit here would not survive a rebuild, nor reach training's score snapshot)."""
+
+    list_display = ("user", "product", "score", "last_updated_at", "batch")
     search_fields = ("user__username", "product__sku")
     raw_id_fields = ("user", "product")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(BatchMetadata)

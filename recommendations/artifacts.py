@@ -14,19 +14,30 @@ class ArtifactMissing(Exception):
 
 def save(*, kind: str, obj: object) -> str:
     """Pickle `obj` under a new, time-stamped name; the stored name comes back."""
+    return save_bytes(
+        kind=kind, data=pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), suffix="pkl"
+    )
+
+
+def save_bytes(*, kind: str, data: bytes, suffix: str) -> str:
+    """Store `data` under a new, time-stamped name; the stored name comes back."""
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
-    name = f"{settings.ARTIFACT_PREFIX}/{kind}/{kind}-{stamp}.pkl"
     return default_storage.save(
-        name, ContentFile(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        f"{settings.ARTIFACT_PREFIX}/{kind}/{kind}-{stamp}.{suffix}", ContentFile(data)
     )
 
 
 def load(name: str) -> object:
     """Unpickle a stored artifact. Only artifacts this service wrote are ever loaded."""
+    return pickle.loads(load_bytes(name))  # our own artifacts, never user uploads
+
+
+def load_bytes(name: str) -> bytes:
+    """The stored bytes of an artifact."""
     if not name or not default_storage.exists(name):
         raise ArtifactMissing(name)
     with default_storage.open(name, "rb") as f:
-        return pickle.loads(f.read())  # our own artifacts, never user uploads
+        return f.read()
 
 
 def delete(name: str) -> None:

@@ -70,6 +70,8 @@ class BatchMetadata(models.Model):
 
     job_name = models.CharField(max_length=64, unique=True)
     watermark = models.DateTimeField(null=True, blank=True)
+    # Numbers the runs that wrote: each row a run writes carries it (see UserProductInteraction).
+    batch = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -92,6 +94,9 @@ class UserProductInteraction(models.Model):
     product = models.ForeignKey(Item, on_delete=models.CASCADE, db_constraint=False)
     score = models.FloatField()
     last_updated_at = models.DateTimeField()
+    # The update_interactions run (BatchMetadata.batch) that last wrote the row: training reads
+    # only the rows changed since its stored snapshot (services/scores.py).
+    batch = models.BigIntegerField(default=0, db_index=True)
 
     class Meta:
         db_table = "user_product_interactions"
@@ -101,6 +106,22 @@ class UserProductInteraction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.product_id} {self.score:.2f}"
+
+
+class ScoreSnapshot(models.Model):
+    """A stored copy of the positive rows of user_product_interactions, complete up to a
+    batch: training reads it and only the rows written since (services/scores.py)."""
+
+    artifact_name = models.CharField(max_length=255)
+    through_batch = models.BigIntegerField()
+    rows = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_name} ({self.rows} rows through batch {self.through_batch})"
 
 
 class ModelRun(models.Model):

@@ -243,7 +243,23 @@ class ScoreTable:
         """Each pair's column in `items` (-1 if absent), computed once."""
         return self.items.index_of(self.item_ids)
 
+    @cached_property
+    def _in_matrix_order(self) -> bool:
+        """Whether the pairs are known ones, each once, sorted by row then column (as
+        scores.ScoreRows keeps them): their matrix is then built without sorting."""
+        if not len(self.rows) or self.rows.min() < 0 or self.cols.min() < 0:
+            return False
+        flat = self.rows * len(self.items) + self.cols
+        return bool(np.all(flat[1:] > flat[:-1]))
+
     def _matrix(self, values: npt.NDArray, keep: npt.NDArray[np.bool_]) -> sp.csr_matrix:
+        shape = (len(self.users), len(self.items))
+        if self._in_matrix_order:
+            counts = np.bincount(self.rows[keep], minlength=shape[0])
+            indptr = np.concatenate([[0], np.cumsum(counts)])
+            return sp.csr_matrix(
+                (values.astype(np.float32), self.cols[keep], indptr), shape=shape, dtype=np.float32
+            )
         keep = keep & (self.rows >= 0) & (self.cols >= 0)
         matrix = sp.csr_matrix(
             (values.astype(np.float32), (self.rows[keep], self.cols[keep])),

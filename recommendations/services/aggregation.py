@@ -14,10 +14,11 @@ JOB = "update_interactions"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One statement for both sources. `%(...)s` placeholders keep the weights and the window
-# parameters; ON CONFLICT adds to an existing score (PostgreSQL and SQLite alike).
+# parameters; ON CONFLICT adds to an existing score (PostgreSQL and SQLite alike). Every row
+# written is stamped with the run's batch number.
 _UPSERT = """
-INSERT INTO user_product_interactions (user_id, product_id, score, last_updated_at)
-SELECT user_id, item_id, SUM(weight), MAX(happened_at)
+INSERT INTO user_product_interactions (user_id, product_id, score, last_updated_at, batch)
+SELECT user_id, item_id, SUM(weight), MAX(happened_at), %(batch)s
 FROM (
     SELECT user_id, item_id, occurred_at AS happened_at,
         CASE kind
@@ -39,7 +40,8 @@ ON CONFLICT (user_id, product_id) DO UPDATE SET
     score = user_product_interactions.score + excluded.score,
     last_updated_at = CASE
         WHEN excluded.last_updated_at > user_product_interactions.last_updated_at
-        THEN excluded.last_updated_at ELSE user_product_interactions.last_updated_at END
+        THEN excluded.last_updated_at ELSE user_product_interactions.last_updated_at END,
+    batch = excluded.batch
 """
 
 
@@ -64,11 +66,17 @@ def update_interactions(*, full: bool = False) -> AggregationResult:
         since = meta.watermark
         if since is not None and since >= until:
             return AggregationResult(0, since, since)
-        params = {**settings.PICKS_EVENT_WEIGHTS, "since": since or _EPOCH, "until": until}
+        meta.batch += 1
+        params = {
+            **settings.PICKS_EVENT_WEIGHTS,
+            "since": since or _EPOCH,
+            "until": until,
+            "batch": meta.batch,
+        }
         with connection.cursor() as cursor:
             cursor.execute(_UPSERT, params)
             touched = cursor.rowcount
         meta.watermark = until
-        meta.save(update_fields=["watermark", "updated_at"])
+        meta.save(update_fields=["watermark", "batch", "updated_at"])
     log_step(JOB, "done", full=full, rows=touched, since=since, until=until)
     return AggregationResult(touched, since, until)

@@ -17,7 +17,7 @@ from recommendations.ml.data import IdIndex, build_matrix
 from recommendations.models import Interaction, ModelRun, OrderLine
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
-from recommendations.services.sql import fetch_array
+from recommendations.services.sql import INT, fetch_array
 from recommendations.services.training import NoServedModel, load_served_als, served_run
 
 
@@ -35,7 +35,8 @@ def _bought(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
         "WHERE o.customer_id IS NOT NULL AND NOT o.is_cancelled AND l.quantity > 0 "
         "UNION ALL SELECT user_id, item_id FROM recommendations_interaction WHERE kind = %s",
         [Interaction.Kind.PURCHASE],
-        columns=2,
+        types=(INT, INT),
+        parts=2,
     ).astype(np.int64)
     matrix = build_matrix(pairs[:, 0], pairs[:, 1], np.ones(len(pairs)), users=users, items=items)
     return matrix.user_items

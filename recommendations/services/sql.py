@@ -1,26 +1,33 @@
 """Plain SQL reads into numpy arrays, for jobs that load millions of rows."""
 
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 from django.db import connection, connections
 
+# Column types of fetch_array. Every value comes back as float64; a TIME as Unix seconds.
+INT, FLOAT, TIME = "int8", "float8", "timestamptz"
+# PostgreSQL's binary form of each type: big-endian, eight bytes.
+_SEND = {INT: "int8send", FLOAT: "float8send", TIME: "timestamptz_send"}
+_WIRE = {INT: ">i8", FLOAT: ">f8", TIME: ">i8"}  # a timestamp: microseconds since 2000
+_Y2K = 946_684_800  # 2000-01-01 in Unix seconds
 
-def epoch(column: str) -> str:
-    """SQL for a timestamp column as seconds since the epoch (PostgreSQL or SQLite)."""
-    if connection.vendor == "postgresql":
-        return f"CAST(EXTRACT(EPOCH FROM {column}) AS DOUBLE PRECISION)"
-    return f"CAST(strftime('%%s', {column}) AS REAL)"
+
+def _columns(count: int) -> str:
+    return ", ".join(f"c{i}" for i in range(count))
 
 
 def fetch_array(
-    sql: str, params: list | tuple = (), *, columns: int, parts: int = 1
+    sql: str, params: list | tuple = (), *, types: Sequence[str], parts: int = 1
 ) -> npt.NDArray[np.float64]:
-    """All rows of a numeric query as a (rows x columns) float64 array, in no set order.
+    """All rows of a query as a (rows x columns) float64 array, in no set order; `types`
+    names each column's type (INT, FLOAT or TIME; a TIME comes back as Unix seconds).
 
-    On PostgreSQL the server packs the rows itself: each as `columns` big-endian float8
-    (float8send), concatenated per block of 65,536 values of the first column, so a few
+    On PostgreSQL the server packs the rows itself: each column in its binary form,
+    concatenated per block of 65,536 values of the first column and read in binary, so a few
     values cross the wire instead of a Python tuple per row. A row with a NULL would vanish
     from the concatenation: the per-block row count catches it and raises. With `parts` > 1
     (outside a transaction) the rows are read in that many queries at once, split by the
@@ -28,40 +35,63 @@ def fetch_array(
     them on as many cores. Elsewhere (SQLite) a plain fetch.
     """
     if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        return np.array(rows, dtype=np.float64).reshape(-1, columns)
+        return _fetch_plain(sql, params, types=types)
     if parts > 1 and not connection.in_atomic_block:  # a transaction's rows stay in it
-        return _fetch_in_parts(sql, params, columns=columns, parts=parts)
-    names = ", ".join(f"c{i}" for i in range(columns))
-    packed = " || ".join(f"float8send(c{i}::float8)" for i in range(columns))
+        return _fetch_in_parts(sql, params, types=types, parts=parts)
+    return _fetch_packed(sql, params, types=types)
+
+
+def _fetch_packed(
+    sql: str, params: list | tuple, *, types: Sequence[str], where: str = ""
+) -> npt.NDArray[np.float64]:
+    packed = " || ".join(f"{_SEND[t]}(c{i}::{t})" for i, t in enumerate(types))
     statement = (
-        f"SELECT count(*), string_agg({packed}, ''::bytea) FROM ({sql}) AS q({names}) "
+        f"WITH q({_columns(len(types))}) AS ({sql}) "
+        f"SELECT count(*), string_agg({packed}, ''::bytea) FROM q {where} "
         "GROUP BY floor(c0::float8 / 65536)"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
+    connection.ensure_connection()
+    # Django's cursors bind on the client, which returns bytea as hex text: a plain
+    # psycopg cursor on the same connection gets the blocks as raw bytes instead.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(statement, params, binary=True)
         blocks = cursor.fetchall()
-    if any(len(blob or b"") != count * 8 * columns for count, blob in blocks):
+    wire = np.dtype([(f"c{i}", _WIRE[t]) for i, t in enumerate(types)])
+    if any(len(blob or b"") != count * wire.itemsize for count, blob in blocks):
         raise ValueError("a NULL in a query read as numbers")
-    data = b"".join(bytes(blob) for _, blob in blocks)
-    return np.frombuffer(data, dtype=">f8").astype(np.float64).reshape(-1, columns)
+    rows = np.frombuffer(b"".join(bytes(blob) for _, blob in blocks), dtype=wire)
+    out = np.empty((len(rows), len(types)), dtype=np.float64)
+    for i, kind in enumerate(types):
+        out[:, i] = rows[f"c{i}"]
+        if kind == TIME:
+            out[:, i] = out[:, i] / 1e6 + _Y2K
+    return out
+
+
+def _fetch_plain(sql: str, params: list | tuple, *, types: Sequence[str]) -> npt.NDArray:
+    """SQLite: times are stored as ISO text in UTC; julianday reads them."""
+    values = ", ".join(
+        f"(julianday(c{i}) - 2440587.5) * 86400.0" if t == TIME else f"c{i}"
+        for i, t in enumerate(types)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH q({_columns(len(types))}) AS ({sql}) SELECT {values} FROM q", params)
+        rows = cursor.fetchall()
+    array = np.array(rows, dtype=np.float64).reshape(-1, len(types))
+    if np.isnan(array).any():
+        raise ValueError("a NULL in a query read as numbers")
+    return array
 
 
 def _fetch_in_parts(
-    sql: str, params: list | tuple, *, columns: int, parts: int
+    sql: str, params: list | tuple, *, types: Sequence[str], parts: int
 ) -> npt.NDArray[np.float64]:
-    names = ", ".join(f"c{i}" for i in range(columns))
-    results: list[npt.NDArray[np.float64] | BaseException] = [np.empty((0, columns))] * parts
+    results: list[npt.NDArray[np.float64] | BaseException] = [np.empty((0, len(types)))] * parts
 
     def read(part: int) -> None:
         try:
-            results[part] = fetch_array(
-                f"SELECT * FROM ({sql}) AS whole({names}) "
-                f"WHERE mod(whole.c0::int8, {parts}) = {part}",
-                params,
-                columns=columns,
+            results[part] = _fetch_packed(
+                sql, params, types=types, where=f"WHERE mod(c0::int8, {parts}) = {part}"
             )
         except BaseException as exc:  # handed to the caller below
             results[part] = exc

@@ -19,7 +19,7 @@ from recommendations.models import Interaction, ModelRun
 from recommendations.services.lists import PublishResult
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
-from recommendations.services.sql import fetch_array
+from recommendations.services.sql import FLOAT, INT, fetch_array
 from recommendations.services.training import (
     EVALUATED_USERS,
     NoServedModel,
@@ -54,14 +54,14 @@ def load_swipes(*, ratings: bool) -> Swipes:
             "SELECT user_id, item_id, value FROM recommendations_interaction "
             "WHERE value IS NOT NULL"
         )
-        array = fetch_array(sql, columns=3)
+        array = fetch_array(sql, types=(INT, INT, FLOAT))
     else:
         sql = (
             "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END "
             "FROM recommendations_interaction WHERE kind IN (%s, %s)"
         )
         kinds = [Interaction.Kind.LIKE, Interaction.Kind.LIKE, Interaction.Kind.DISLIKE]
-        array = fetch_array(sql, kinds, columns=3)
+        array = fetch_array(sql, kinds, types=(INT, INT, FLOAT))
     if not len(array):
         raise NoTrainingData("no swipes (or ratings) logged yet")
     return Swipes(
@@ -185,7 +185,7 @@ def _seen(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
         "UNION ALL SELECT o.customer_id, l.item_id FROM recommendations_orderline l "
         "JOIN recommendations_order o ON o.id = l.order_id WHERE o.customer_id IS NOT NULL",
         [Interaction.Kind.LIKE, Interaction.Kind.DISLIKE, Interaction.Kind.PURCHASE],
-        columns=2,
+        types=(INT, INT),
     ).astype(np.int64)
     return build_matrix(
         pairs[:, 0], pairs[:, 1], np.ones(len(pairs)), users=users, items=items

@@ -16,7 +16,7 @@ from recommendations.ml.data import IdIndex, ScoreTable
 from recommendations.ml.evaluate import compare_with_popularity, ranking_metrics
 from recommendations.models import ModelRun, OrderLine
 from recommendations.services.progress import log_step, track
-from recommendations.services.sql import epoch, fetch_array
+from recommendations.services.scores import current_scores
 
 logger = logging.getLogger(__name__)
 GATE_METRIC = "ndcg@10"
@@ -47,16 +47,11 @@ class BasketArtifact:
 
 def load_scores() -> ScoreTable:
     """Every positive row of user_product_interactions, ages counted from the newest."""
-    array = fetch_array(
-        "SELECT user_id, product_id, score, "
-        f"{epoch('last_updated_at')} FROM user_product_interactions WHERE score > 0",
-        columns=4,
-        parts=2,
-    )
-    if not len(array):
+    rows = current_scores()
+    if not len(rows):
         raise NoTrainingData("user_product_interactions is empty: run update_interactions first")
     return ScoreTable.of(
-        array[:, 0], array[:, 1], array[:, 2], (array[:, 3].max() - array[:, 3]) / 86_400
+        rows.user_ids, rows.item_ids, rows.scores, (rows.times.max() - rows.times) / 86_400
     )
 
 

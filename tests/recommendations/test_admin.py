@@ -36,3 +36,9 @@ def test_staff_see_model_runs_with_their_metrics_and_a_chart(client):
 def test_every_admin_page_opens(client, path):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     assert client.get(path).status_code == 200
+
+
+def test_the_derived_scores_cannot_be_added_or_edited_by_hand(client):
+    """update_interactions owns the table; training's snapshot relies on it."""
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert client.get("/admin/recommendations/userproductinteraction/add/").status_code == 403
