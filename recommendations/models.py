@@ -97,6 +97,9 @@ class UserProductInteraction(models.Model):
     # The update_interactions run (BatchMetadata.batch) that last wrote the row: training reads
     # only the rows changed since its stored snapshot (services/scores.py).
     batch = models.BigIntegerField(default=0, db_index=True)
+    # The user bought the item (an order not cancelled, or a purchase event): top buys leave
+    # it out.
+    bought = models.BooleanField(default=False)
 
     class Meta:
         db_table = "user_product_interactions"

@@ -3,7 +3,7 @@ the rows changed since have to be read and merged in."""
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -24,14 +24,15 @@ def pair_keys(user_ids: npt.ArrayLike, item_ids: npt.ArrayLike) -> npt.NDArray[n
 
 @dataclass(frozen=True)
 class ScoreRows:
-    """Positive scores, one row per (user, item), sorted by user then item (unsorted only
-    when ids are too large for pair keys); `times` is when the pair was last active, in Unix
-    seconds."""
+    """The (user, item) pairs with a positive score or a purchase, one row each, sorted by
+    user then item (unsorted only when ids are too large for pair keys). `times` is when the
+    pair was last active, in Unix seconds; `bought` whether the user bought the item."""
 
     user_ids: npt.NDArray[np.int64]
     item_ids: npt.NDArray[np.int64]
     scores: npt.NDArray[np.float64]
     times: npt.NDArray[np.float64]
+    bought: npt.NDArray[np.bool_]
 
     @classmethod
     def of(
@@ -40,14 +41,18 @@ class ScoreRows:
         item_ids: npt.ArrayLike,
         scores: npt.ArrayLike,
         times: npt.ArrayLike,
+        bought: npt.ArrayLike,
     ) -> "ScoreRows":
-        """Rows in any order (each pair once), sorted; those with a score at or below zero
-        are left out."""
-        users, items = np.asarray(user_ids, np.int64), np.asarray(item_ids, np.int64)
-        scores, times = np.asarray(scores, np.float64), np.asarray(times, np.float64)
-        keep = scores > 0
-        order = np.argsort(pair_keys(users[keep], items[keep]), kind="stable")
-        return cls(users[keep][order], items[keep][order], scores[keep][order], times[keep][order])
+        """Rows in any order (each pair once), sorted; pairs with neither a positive score
+        nor a purchase are left out."""
+        columns = _typed(user_ids, item_ids, scores, times, bought)
+        keep = (columns[2] > 0) | columns[4]
+        columns = [column[keep] for column in columns]
+        order = np.argsort(pair_keys(columns[0], columns[1]), kind="stable")
+        return cls(*(column[order] for column in columns))
+
+    def columns(self) -> list[npt.NDArray]:
+        return [getattr(self, field.name) for field in fields(self)]
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -61,27 +66,22 @@ class ScoreRows:
         item_ids: npt.ArrayLike,
         scores: npt.ArrayLike,
         times: npt.ArrayLike,
+        bought: npt.ArrayLike,
     ) -> "ScoreRows":
-        """These rows with the given changed rows in place of their pairs' old values (any
-        score: a pair whose score fell to zero or below leaves)."""
+        """These rows with the given changed rows in place of their pairs' old values (a
+        changed pair with neither a positive score nor a purchase leaves)."""
         changed = pair_keys(user_ids, item_ids)
         if not len(changed):
             return self
         keys = self.keys()
         pos = np.searchsorted(keys, changed).clip(max=max(len(keys) - 1, 0))
-        stale = np.zeros(len(keys), bool)
+        keep = np.ones(len(keys), bool)
         if len(keys):
-            stale[pos[keys[pos] == changed]] = True
-        fresh = ScoreRows.of(user_ids, item_ids, scores, times)
-        keep = ~stale
+            keep[pos[keys[pos] == changed]] = False
+        fresh = ScoreRows.of(user_ids, item_ids, scores, times, bought)
         combined = [
             np.concatenate([old[keep], new])
-            for old, new in (
-                (self.user_ids, fresh.user_ids),
-                (self.item_ids, fresh.item_ids),
-                (self.scores, fresh.scores),
-                (self.times, fresh.times),
-            )
+            for old, new in zip(self.columns(), fresh.columns(), strict=True)
         ]
         # Two sorted runs: a stable sort merges them in about linear time.
         order = np.argsort(pair_keys(combined[0], combined[1]), kind="stable")
@@ -90,13 +90,7 @@ class ScoreRows:
     def to_bytes(self) -> bytes:
         """The rows as an .npz file."""
         out = io.BytesIO()
-        np.savez(
-            out,
-            user_ids=self.user_ids,
-            item_ids=self.item_ids,
-            scores=self.scores,
-            times=self.times,
-        )
+        np.savez(out, **{field.name: getattr(self, field.name) for field in fields(self)})
         return out.getvalue()
 
     @classmethod
@@ -105,14 +99,18 @@ class ScoreRows:
         such a file, whole."""
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-                rows = cls(
-                    stored["user_ids"].astype(np.int64),
-                    stored["item_ids"].astype(np.int64),
-                    stored["scores"].astype(np.float64),
-                    stored["times"].astype(np.float64),
-                )
+                columns = _typed(*(stored[field.name] for field in fields(cls)))
         except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
             raise ValueError(f"not a whole score snapshot: {exc}") from exc
-        if len({len(rows.user_ids), len(rows.item_ids), len(rows.scores), len(rows.times)}) != 1:
+        if len({len(column) for column in columns}) != 1:
             raise ValueError("columns of different lengths")
-        return rows
+        return cls(*columns)
+
+
+def _typed(*columns: npt.ArrayLike) -> list[npt.NDArray]:
+    """user ids, item ids, scores, times, bought as their dtypes."""
+    dtypes = (np.int64, np.int64, np.float64, np.float64, np.bool_)
+    return [
+        np.asarray(column).astype(dtype, copy=False)
+        for column, dtype in zip(columns, dtypes, strict=True)
+    ]

@@ -15,21 +15,25 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One statement for both sources. `%(...)s` placeholders keep the weights and the window
 # parameters; ON CONFLICT adds to an existing score (PostgreSQL and SQLite alike). Every row
-# written is stamped with the run's batch number.
+# written is stamped with the run's batch number. `bought` marks a purchase event or a line
+# of an order that was not cancelled (a later return does not unmark it).
 _UPSERT = """
-INSERT INTO user_product_interactions (user_id, product_id, score, last_updated_at, batch)
-SELECT user_id, item_id, SUM(weight), MAX(happened_at), %(batch)s
+INSERT INTO user_product_interactions
+    (user_id, product_id, score, last_updated_at, batch, bought)
+SELECT user_id, item_id, SUM(weight), MAX(happened_at), %(batch)s, MAX(purchased) = 1
 FROM (
     SELECT user_id, item_id, occurred_at AS happened_at,
         CASE kind
             WHEN 'purchase' THEN %(purchase)s WHEN 'cart' THEN %(cart)s
             WHEN 'like' THEN %(like)s WHEN 'view' THEN %(view)s
-            WHEN 'dislike' THEN %(dislike)s ELSE 0 END AS weight
+            WHEN 'dislike' THEN %(dislike)s ELSE 0 END AS weight,
+        CASE kind WHEN 'purchase' THEN 1 ELSE 0 END AS purchased
     FROM recommendations_interaction
     WHERE received_at > %(since)s AND received_at <= %(until)s
     UNION ALL
     SELECT o.customer_id, l.item_id, o.ordered_at,
-        CASE WHEN o.is_cancelled OR l.quantity < 0 THEN -%(purchase)s ELSE %(purchase)s END
+        CASE WHEN o.is_cancelled OR l.quantity < 0 THEN -%(purchase)s ELSE %(purchase)s END,
+        CASE WHEN NOT o.is_cancelled AND l.quantity > 0 THEN 1 ELSE 0 END
     FROM recommendations_orderline l
     JOIN recommendations_order o ON o.id = l.order_id
     WHERE o.customer_id IS NOT NULL AND o.received_at > %(since)s AND o.received_at <= %(until)s
@@ -41,7 +45,8 @@ ON CONFLICT (user_id, product_id) DO UPDATE SET
     last_updated_at = CASE
         WHEN excluded.last_updated_at > user_product_interactions.last_updated_at
         THEN excluded.last_updated_at ELSE user_product_interactions.last_updated_at END,
-    batch = excluded.batch
+    batch = excluded.batch,
+    bought = user_product_interactions.bought OR excluded.bought
 """
 
 

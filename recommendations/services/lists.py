@@ -17,7 +17,7 @@ from recommendations.ml.data import IdIndex, build_matrix
 from recommendations.models import Interaction, ModelRun, OrderLine
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
-from recommendations.services.sql import INT, fetch_array
+from recommendations.services.scores import current_scores
 from recommendations.services.training import NoServedModel, load_served_als, served_run
 
 
@@ -28,17 +28,16 @@ class PublishResult:
 
 
 def _bought(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
-    """users x items: 1 where the user bought the item (orders or purchase events)."""
-    pairs = fetch_array(
-        "SELECT o.customer_id, l.item_id FROM recommendations_orderline l "
-        "JOIN recommendations_order o ON o.id = l.order_id "
-        "WHERE o.customer_id IS NOT NULL AND NOT o.is_cancelled AND l.quantity > 0 "
-        "UNION ALL SELECT user_id, item_id FROM recommendations_interaction WHERE kind = %s",
-        [Interaction.Kind.PURCHASE],
-        types=(INT, INT),
-        parts=2,
-    ).astype(np.int64)
-    matrix = build_matrix(pairs[:, 0], pairs[:, 1], np.ones(len(pairs)), users=users, items=items)
+    """users x items: 1 where the user bought the item (orders or purchase events, as of the
+    last update_interactions), from the scores' snapshot."""
+    rows = current_scores()
+    matrix = build_matrix(
+        rows.user_ids[rows.bought],
+        rows.item_ids[rows.bought],
+        np.ones(int(rows.bought.sum())),
+        users=users,
+        items=items,
+    )
     return matrix.user_items
 
 

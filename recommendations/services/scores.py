@@ -1,6 +1,7 @@
-"""The aggregated scores the models train on: read whole from PostgreSQL once, then kept as a
-snapshot in storage, so that the next read fetches only the rows update_interactions wrote
-since (each row carries the batch number of the run that last wrote it).
+"""The aggregated scores the models train on (and which items each user bought): read whole
+from PostgreSQL once, then kept as a snapshot in storage, so that the next read fetches only
+the rows update_interactions wrote since (each row carries the batch number of the run that
+last wrote it).
 
 The database names the snapshot (a ScoreSnapshot row), so a database restored from a backup,
 or another database, never picks up a snapshot that is not its own. A snapshot is used only
@@ -22,19 +23,24 @@ from recommendations.services.progress import log_step
 from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
 
 KIND = "scores"
-_SELECT = "SELECT user_id, product_id, score, last_updated_at FROM user_product_interactions"
-_TYPES = (INT, INT, FLOAT, TIME)
+_SELECT = (
+    "SELECT user_id, product_id, score, last_updated_at, CASE WHEN bought THEN 1 ELSE 0 END "
+    "FROM user_product_interactions"
+)
+_KEPT = "score > 0 OR bought"  # the rows a snapshot holds
+_TYPES = (INT, INT, FLOAT, TIME, INT)
 
 
 def current_scores() -> ScoreRows:
-    """Every pair with a positive score, from the snapshot and the rows changed since when
-    that adds up, else from the whole table; what was read is stored for the next time."""
+    """Every pair with a positive score or a purchase, from the snapshot and the rows changed
+    since when that adds up, else from the whole table; what was read is stored for the next
+    time."""
     stored = _stored()
     if stored is not None:
         rows, through = stored
         with _one_view():
             changed = fetch_array(_SELECT + " WHERE batch > %s", [through], types=_TYPES)
-            latest, total = _latest_batch(), _positive_rows()
+            latest, total = _latest_batch(), _kept_rows()
         try:
             merged = rows.merged(*changed.T)
         except ValueError:  # ids the pair keys cannot hold
@@ -47,12 +53,14 @@ def current_scores() -> ScoreRows:
         log_step("scores", "snapshot stale", rows=total)
     # Rows of runs after `through` may be half read below: the next read fetches them again.
     through = _latest_batch()
-    whole = fetch_array(_SELECT + " WHERE score > 0", types=_TYPES, parts=2)
+    whole = fetch_array(f"{_SELECT} WHERE {_KEPT}", types=_TYPES, parts=2)
     try:
         rows = ScoreRows.of(*whole.T)
     except ValueError:  # ids the pair keys cannot hold: no snapshot, unsorted rows
-        users, items, scores, times = whole.T
-        return ScoreRows(users.astype(np.int64), items.astype(np.int64), scores, times)
+        users, items, scores, times, bought = whole.T
+        return ScoreRows(
+            users.astype(np.int64), items.astype(np.int64), scores, times, bought.astype(bool)
+        )
     log_step("scores", "read whole", rows=len(rows))
     _store(rows, through=through)
     return rows
@@ -105,7 +113,7 @@ def _latest_batch() -> int:
     return meta or 0
 
 
-def _positive_rows() -> int:
+def _kept_rows() -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM user_product_interactions WHERE score > 0")
+        cursor.execute(f"SELECT count(*) FROM user_product_interactions WHERE {_KEPT}")
         return cursor.fetchone()[0]

@@ -48,10 +48,15 @@ class BasketArtifact:
 def load_scores() -> ScoreTable:
     """Every positive row of user_product_interactions, ages counted from the newest."""
     rows = current_scores()
-    if not len(rows):
+    positive = rows.scores > 0
+    if not positive.any():
         raise NoTrainingData("user_product_interactions is empty: run update_interactions first")
+    times = rows.times[positive]
     return ScoreTable.of(
-        rows.user_ids, rows.item_ids, rows.scores, (rows.times.max() - rows.times) / 86_400
+        rows.user_ids[positive],
+        rows.item_ids[positive],
+        rows.scores[positive],
+        (times.max() - times) / 86_400,
     )
 
 

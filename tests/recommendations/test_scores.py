@@ -4,6 +4,7 @@ when that adds up to the table; otherwise it reads the table whole."""
 import logging
 
 import pytest
+from django.db.models import Q
 from django.utils import timezone
 
 from recommendations import artifacts
@@ -15,15 +16,13 @@ from tests.factories import ItemFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def table() -> list[tuple[int, int, float]]:
-    """The positive rows as the database has them now."""
-    rows = UserProductInteraction.objects.filter(score__gt=0).values_list(
-        "user_id", "product_id", "score"
-    )
-    return sorted(rows)
+def table() -> list[tuple[int, int, float, bool]]:
+    """The rows with a positive score or a purchase, as the database has them now."""
+    rows = UserProductInteraction.objects.filter(Q(score__gt=0) | Q(bought=True))
+    return sorted(rows.values_list("user_id", "product_id", "score", "bought"))
 
 
-def read(caplog) -> tuple[list[tuple[int, int, float]], str]:
+def read(caplog) -> tuple[list[tuple[int, int, float, bool]], str]:
     """What training reads, and how it was read (the step logged)."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="picks.jobs"):
@@ -31,7 +30,13 @@ def read(caplog) -> tuple[list[tuple[int, int, float]], str]:
     ways = ("read whole", "snapshot and changes")
     steps = [m.split("step=")[1] for m in caplog.messages if m.startswith("job=scores")]
     (how,) = [way for step in steps for way in ways if step.startswith(f"{way} rows=")]
-    got = zip(rows.user_ids.tolist(), rows.item_ids.tolist(), rows.scores.tolist(), strict=True)
+    got = zip(
+        rows.user_ids.tolist(),
+        rows.item_ids.tolist(),
+        rows.scores.tolist(),
+        rows.bought.tolist(),
+        strict=True,
+    )
     return sorted(got), how
 
 
@@ -68,8 +73,9 @@ def test_the_second_read_takes_the_snapshot_and_only_the_changed_rows(shop, capl
     second, how = read(caplog)
     assert how == "snapshot and changes"
     assert second == table()
-    assert (users[1].pk, items[3].pk, 2.0) in second
-    assert not any(u == users[2].pk and i == items[1].pk for u, i, _ in second)
+    assert (users[1].pk, items[3].pk, 2.0, False) in second
+    assert (users[0].pk, items[0].pk, 5.5, True) in second
+    assert not any(u == users[2].pk and i == items[1].pk for u, i, _, _ in second)
     assert ScoreSnapshot.objects.get().artifact_name != name
     assert artifacts.stored(KIND) == [ScoreSnapshot.objects.get().artifact_name]
 
@@ -83,7 +89,7 @@ def test_a_deleted_users_pairs_leave_with_them(shop, caplog):
     rows, how = read(caplog)
     assert how == "read whole"
     assert rows == table()
-    assert not any(u == users[0].pk for u, _, _ in rows)
+    assert not any(u == users[0].pk for u, _, _, _ in rows)
 
 
 def test_a_full_rebuild_is_read_right(shop, caplog):
@@ -120,3 +126,27 @@ def test_outside_a_transaction_the_reads_are_the_same(caplog):
     event(user, items[0], "like")
     update_interactions()
     assert read(caplog) == (table(), "snapshot and changes")
+
+
+def test_a_bought_pair_stays_marked_after_a_return_or_a_dislike(shop, service_client, caplog):
+    users, items = shop
+    read(caplog)
+    event(users[0], items[0], "purchase")
+    for _ in range(3):
+        event(users[0], items[0], "dislike")  # like 1.5 + purchase 4 - 3 dislikes x 2 = -0.5
+    when = timezone.now().isoformat()
+    for invoice, quantity in (("7", 1), ("C7", -1)):  # bought, then returned
+        service_client.post(
+            "/api/orders/",
+            {"invoice_no": invoice, "customer": users[1].pk, "ordered_at": when,
+             "lines": [{"sku": items[3].sku, "quantity": quantity, "unit_price": "2.00"}]},
+            format="json",
+        )  # fmt: skip
+    update_interactions()
+    rows, how = read(caplog)
+    assert how == "snapshot and changes"
+    assert rows == table()
+    assert (users[0].pk, items[0].pk, -0.5, True) in rows
+    assert (users[1].pk, items[3].pk, 0.0, True) in rows
+    update_interactions(full=True)
+    assert read(caplog)[0] == rows
