@@ -83,7 +83,8 @@ class BatchMetadata(models.Model):
 
 
 class UserProductInteraction(models.Model):
-    """A user's aggregated affinity for an item, what the models train on."""
+    """A user's aggregated affinity for an item, what the models train on. Written only by
+    update_interactions: training's score snapshot trusts each row's batch number."""
 
     # A table derived from events and orders, rebuilt by update_interactions: no database-level
     # foreign keys (their deferred checks cost more than the insert itself on a full rebuild;
