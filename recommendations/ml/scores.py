@@ -13,7 +13,7 @@ _ITEM_BITS = 32
 
 def pair_keys(user_ids: npt.ArrayLike, item_ids: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """One int64 per (user, item) that sorts like the pair; ids must fit (users < 2**31,
-    items < 2**32), which database ids do long before a shop grows out of them."""
+    items < 2**32; database ids stay far below that)."""
     users, items = np.asarray(user_ids, np.int64), np.asarray(item_ids, np.int64)
     if len(users) and (
         users.min() < 0 or users.max() >= 2**31 or items.min() < 0 or items.max() >= 2**32
