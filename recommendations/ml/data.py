@@ -94,13 +94,23 @@ def build_matrix(
     items = items or IdIndex.of(item_ids)
     rows, cols = users.index_of(user_ids), items.index_of(item_ids)
     keep = (rows >= 0) & (cols >= 0)
-    matrix = sp.csr_matrix(
-        (np.asarray(values, dtype=np.float32)[keep], (rows[keep], cols[keep])),
-        shape=(len(users), len(items)),
-        dtype=np.float32,
-    )
-    matrix.sum_duplicates()
+    matrix = _summed_csr(np.asarray(values)[keep], rows, cols, keep, (len(users), len(items)))
     return Interactions(matrix, users, items)
+
+
+def _summed_csr(
+    values: npt.ArrayLike,
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    keep: npt.NDArray[np.bool_],
+    shape: tuple[int, int],
+) -> sp.csr_matrix:
+    """float32 CSR of the kept (row, col) entries, one of `values` per kept entry, repeated
+    pairs summed."""
+    values = np.asarray(values, dtype=np.float32)
+    matrix = sp.csr_matrix((values, (rows[keep], cols[keep])), shape=shape, dtype=np.float32)
+    matrix.sum_duplicates()
+    return matrix
 
 
 def positive_part(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -253,6 +263,7 @@ class ScoreTable:
         return bool(np.all(flat[1:] > flat[:-1]))
 
     def _matrix(self, values: npt.NDArray, keep: npt.NDArray[np.bool_]) -> sp.csr_matrix:
+        """The matrix of the pairs in `keep`, `values` one per such pair."""
         shape = (len(self.users), len(self.items))
         if self._in_matrix_order:
             counts = np.bincount(self.rows[keep], minlength=shape[0])
@@ -260,14 +271,8 @@ class ScoreTable:
             return sp.csr_matrix(
                 (values.astype(np.float32), self.cols[keep], indptr), shape=shape, dtype=np.float32
             )
-        keep = keep & (self.rows >= 0) & (self.cols >= 0)
-        matrix = sp.csr_matrix(
-            (values.astype(np.float32), (self.rows[keep], self.cols[keep])),
-            shape=(len(self.users), len(self.items)),
-            dtype=np.float32,
-        )
-        matrix.sum_duplicates()
-        return matrix
+        known = (self.rows >= 0) & (self.cols >= 0)  # `values` has one per masked pair
+        return _summed_csr(values[known[keep]], self.rows, self.cols, keep & known, shape)
 
     def matrix(
         self, *, half_life_days: float, mask: npt.NDArray[np.bool_] | None = None

@@ -1,7 +1,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.ml.data import IdIndex, build_matrix, split_by_time, split_random
+from recommendations.ml.data import IdIndex, ScoreTable, build_matrix, split_by_time, split_random
 from recommendations.ml.popularity import most_popular, rank_scores, top_n_popular, trending
 
 
@@ -59,3 +59,12 @@ def test_top_n_popular_matches_walking_the_ranking_for_each_user():
     for row, seen in enumerate(dense > 0):
         unseen = [i for i in ranking if not seen[i]][:15]
         assert got[row].tolist() == unseen + [-1] * (15 - len(unseen))
+
+
+def test_a_score_table_over_given_ids_leaves_out_the_pairs_of_unknown_ones():
+    table = ScoreTable.of(
+        [1, 2, 9], [5, 5, 6], [1.0, 2.0, 3.0], [0, 0, 0],
+        users=IdIndex.of([1, 2]), items=IdIndex.of([5, 6]),
+    )  # fmt: skip
+    assert np.allclose(table.matrix(half_life_days=0).toarray(), [[np.log(2), 0], [np.log(3), 0]])
+    assert table.indicator(np.array([True, False, True])).toarray().tolist() == [[1, 0], [0, 0]]
