@@ -117,10 +117,7 @@ class ListQuery:
     a serializer per request (that alone cost about as much as the whole Redis read)."""
 
     validated_data: dict
-    filters_: selectors.Filters
-
-    def filters(self) -> selectors.Filters:
-        return self.filters_
+    filters: selectors.Filters
 
 
 def _parse(
@@ -222,7 +219,7 @@ class UserTopBuysApi(ListApi):
         user_id = _acting_for(request, query.validated_data.get("user_id"))
         ranked = selectors.top_buys_for_user(
             user_id=user_id,
-            filters=query.filters(),
+            filters=query.filters,
             limit=query.validated_data["limit"],
             hit=self.hit,
         )
@@ -250,7 +247,7 @@ class ItemListApi(ListApi):
         try:
             ranked = type(self).selector(
                 item_id=product_id,
-                filters=query.filters(),
+                filters=query.filters,
                 limit=query.validated_data["limit"],
                 hit=self.hit,
             )
@@ -272,7 +269,7 @@ class TrendingApi(ListApi):
     def get(self, request: Request) -> Response:
         query = self.query(request)
         ranked = selectors.trending(
-            filters=query.filters(), limit=query.validated_data["limit"], hit=self.hit
+            filters=query.filters, limit=query.validated_data["limit"], hit=self.hit
         )
         return render(self.counted(ranked), public=True)
 
@@ -285,7 +282,7 @@ class UserDeckApi(ListApi):
         query = self.query(request)
         ranked = selectors.deck_for_user(
             user_id=int(request.user.id),
-            filters=query.filters(),
+            filters=query.filters,
             limit=query.validated_data["limit"],
             hit=self.hit,
         )
@@ -304,7 +301,7 @@ class MoreLikeTheseApi(ListApi):
         query = self.query(request)
         ranked = selectors.more_like_these(
             item_ids=query.validated_data["items"],
-            filters=query.filters(),
+            filters=query.filters,
             limit=query.validated_data["limit"],
         )
         return render(self.counted(ranked), public=True)

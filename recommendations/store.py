@@ -282,7 +282,11 @@ def version_meta(family: str) -> dict:
     version = live_version(family)
     if version is None:
         return {}
-    raw = _redis().get(_key("meta", family, version))
+    return _meta(_redis().get(_key("meta", family, version)))
+
+
+def _meta(raw: bytes | None) -> dict:
+    """A version's stored job metadata; empty when none was stored."""
     return orjson.loads(raw) if raw else {}
 
 
@@ -488,7 +492,7 @@ def read_ranked(
         entries = [Entry(int(i), float(s), FAMILY_SOURCE[family]) for i, s in pairs]
     else:
         entries = unpack(data, limit=limit)
-    return Ranked(int(version), orjson.loads(meta) if meta else {}, entries, seen_ids)
+    return Ranked(int(version), _meta(meta), entries, seen_ids)
 
 
 _READ_PAGE = """
@@ -639,9 +643,10 @@ def read_page(
         raise AccountClosed(hit.account)
     if found <= 0:
         return Page(hits, None, None, {}, [], [], item_missing=found < 0)
-    _, _, version, meta, picked, cards = reply
+    _, _, version, raw_meta, picked, cards = reply
+    meta = _meta(raw_meta)
     if not cards:
-        return Page(hits, found - 1, int(version), orjson.loads(meta) if meta else {}, [], [])
+        return Page(hits, found - 1, int(version), meta, [], [])
     family = chain[found - 1][0]
     if family in SORTED_SET_FAMILIES:
         pairs = (p.split(b" ") for p in picked.split(b"\n"))
@@ -649,14 +654,7 @@ def read_page(
     else:
         entries = unpack(picked, limit=len(picked) // RECORD.itemsize)
     # Cards are JSON written by orjson, which escapes newlines inside strings.
-    return Page(
-        hits,
-        found - 1,
-        int(version),
-        orjson.loads(meta) if meta else {},
-        entries,
-        cards.split(b"\n"),
-    )
+    return Page(hits, found - 1, int(version), meta, entries, cards.split(b"\n"))
 
 
 def read_raw_cards(item_ids: list[int]) -> dict[int, bytes]:
@@ -682,7 +680,7 @@ def read_many(
         pipe.get(_key(f"v{version.decode()}", *_list_parts(family, owner)))
     meta, *blobs = pipe.execute()
     lists = {owner: unpack(blob, limit=limit) for owner, blob in zip(owners, blobs, strict=True)}
-    return (orjson.loads(meta) if meta else {}), lists
+    return _meta(meta), lists
 
 
 def count_hit(hit: Hit) -> int:
