@@ -22,9 +22,10 @@ class Interaction(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     value = models.FloatField(null=True, blank=True, help_text="an explicit rating, if any")
     occurred_at = models.DateTimeField(help_text="when the client says it happened")
-    received_at = models.DateTimeField(
-        auto_now_add=True, db_index=True, help_text="when Picks stored it (the watermark)"
-    )
+    received_at = models.DateTimeField(auto_now_add=True, help_text="when Picks stored it")
+    # The update_interactions run that folded it into the scores; empty until then. Marked in
+    # the transaction that aggregates it, so a row that commits late is still picked up.
+    aggregated_batch = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "kind"])]
@@ -55,6 +56,8 @@ class OrderLine(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE)
     quantity = models.IntegerField(help_text="negative on a cancellation")
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    # As Interaction.aggregated_batch: the run that folded the line into the scores.
+    aggregated_batch = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         constraints = [
@@ -66,9 +69,11 @@ class OrderLine(models.Model):
 
 
 class BatchMetadata(models.Model):
-    """How far an incremental job has read."""
+    """An incremental job's run counter and when it last ran."""
 
     job_name = models.CharField(max_length=64, unique=True)
+    # When the last run that found something new ran (informational: rows are picked by their
+    # aggregated_batch mark, never by time).
     watermark = models.DateTimeField(null=True, blank=True)
     # Numbers the runs that wrote: each row a run writes carries it (see UserProductInteraction).
     batch = models.BigIntegerField(default=0)

@@ -136,8 +136,6 @@ PICKS_EVENT_WEIGHTS = {
     "view": env.float("WEIGHT_VIEW", default=0.5),
     "dislike": env.float("WEIGHT_DISLIKE", default=-2.0),
 }
-# Rows stored in the last seconds may still be in open transactions; the watermark stays behind.
-PICKS_WATERMARK_LAG_SECONDS = env.int("WATERMARK_LAG_SECONDS", default=5)
 PICKS_LIST_LENGTH = env.int("LIST_LENGTH", default=100)
 PICKS_PIPELINE_LOCK_SECONDS = env.int("PIPELINE_LOCK_SECONDS", default=600)
 # Model artifacts kept per kind: the newest runs' plus the two last published (rollback).

@@ -26,5 +26,4 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "lists_anon": "100000/min",
     "lists_user": "100000/min",
 }
-PICKS_WATERMARK_LAG_SECONDS = 0
 MEDIA_ROOT = str(BASE_DIR / "var" / f"test-media-{os.getpid()}")

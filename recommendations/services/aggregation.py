@@ -1,7 +1,6 @@
 """`update_interactions`: events and order lines folded into user_product_interactions, in SQL."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -11,12 +10,23 @@ from recommendations.models import BatchMetadata, UserProductInteraction
 from recommendations.services.progress import log_step
 
 JOB = "update_interactions"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# One statement for both sources. `%(...)s` placeholders keep the weights and the window
-# parameters; ON CONFLICT adds to an existing score (PostgreSQL and SQLite alike). Every row
-# written is stamped with the run's batch number. `bought` marks a purchase event or a line
-# of an order that was not cancelled (a later return does not unmark it).
+# Rows are picked by a mark, not by time: each run first marks every committed event and order
+# line that no run has taken yet with its batch number, then folds exactly the rows it marked.
+# A transaction that commits after the marking (however long after its rows' timestamps) is
+# left unmarked and taken by the next run; the run's lock on its BatchMetadata row keeps two
+# runs from marking at once. The partial scans use the index on aggregated_batch.
+_CLAIM = (
+    "UPDATE recommendations_interaction SET aggregated_batch = %(batch)s "
+    "WHERE aggregated_batch IS NULL",
+    "UPDATE recommendations_orderline SET aggregated_batch = %(batch)s "
+    "WHERE aggregated_batch IS NULL",
+)
+
+# One statement for both sources. `%(...)s` placeholders keep the weights; ON CONFLICT adds to
+# an existing score (PostgreSQL and SQLite alike). Every row written is stamped with the run's
+# batch number. `bought` marks a purchase event or a line of an order that was not cancelled
+# (a later return does not unmark it). {rows} picks this run's marked rows, or all of them.
 _UPSERT = """
 INSERT INTO user_product_interactions
     (user_id, product_id, score, last_updated_at, batch, bought)
@@ -29,14 +39,14 @@ FROM (
             WHEN 'dislike' THEN %(dislike)s ELSE 0 END AS weight,
         CASE kind WHEN 'purchase' THEN 1 ELSE 0 END AS purchased
     FROM recommendations_interaction
-    WHERE received_at > %(since)s AND received_at <= %(until)s
+    WHERE {rows}
     UNION ALL
     SELECT o.customer_id, l.item_id, o.ordered_at,
         CASE WHEN o.is_cancelled OR l.quantity < 0 THEN -%(purchase)s ELSE %(purchase)s END,
         CASE WHEN NOT o.is_cancelled AND l.quantity > 0 THEN 1 ELSE 0 END
     FROM recommendations_orderline l
     JOIN recommendations_order o ON o.id = l.order_id
-    WHERE o.customer_id IS NOT NULL AND o.received_at > %(since)s AND o.received_at <= %(until)s
+    WHERE o.customer_id IS NOT NULL AND l.{rows}
 ) AS events
 WHERE TRUE
 GROUP BY user_id, item_id
@@ -48,40 +58,39 @@ ON CONFLICT (user_id, product_id) DO UPDATE SET
     batch = excluded.batch,
     bought = user_product_interactions.bought OR excluded.bought
 """
+_THIS_RUN = "aggregated_batch = %(batch)s"
+_EVERY_RUN = "aggregated_batch IS NOT NULL"
 
 
 @dataclass(frozen=True)
 class AggregationResult:
     rows_touched: int
-    since: datetime | None
-    until: datetime
+    events: int  # events and order lines folded in by this run
+    batch: int
 
 
 def update_interactions(*, full: bool = False) -> AggregationResult:
-    """Fold what arrived since the watermark into the scores and move the watermark, atomically.
+    """Fold every committed event and order line no run has folded yet into the scores.
 
-    `full` rebuilds every score from all events and orders.
+    `full` rebuilds every score from all events and orders. With nothing new the run writes
+    nothing and keeps its batch number.
     """
-    until = timezone.now() - timedelta(seconds=settings.PICKS_WATERMARK_LAG_SECONDS)
     with transaction.atomic():
         meta, _ = BatchMetadata.objects.select_for_update().get_or_create(job_name=JOB)
-        if full:
-            UserProductInteraction.objects.all().delete()
-            meta.watermark = None
-        since = meta.watermark
-        if since is not None and since >= until:
-            return AggregationResult(0, since, since)
-        meta.batch += 1
-        params = {
-            **settings.PICKS_EVENT_WEIGHTS,
-            "since": since or _EPOCH,
-            "until": until,
-            "batch": meta.batch,
-        }
+        batch = meta.batch + 1
+        params = {**settings.PICKS_EVENT_WEIGHTS, "batch": batch}
         with connection.cursor() as cursor:
-            cursor.execute(_UPSERT, params)
+            claimed = 0
+            for statement in _CLAIM:
+                cursor.execute(statement, params)
+                claimed += cursor.rowcount
+            if not claimed and not full:
+                return AggregationResult(0, 0, meta.batch)
+            if full:
+                UserProductInteraction.objects.all().delete()
+            cursor.execute(_UPSERT.format(rows=_EVERY_RUN if full else _THIS_RUN), params)
             touched = cursor.rowcount
-        meta.watermark = until
+        meta.batch, meta.watermark = batch, timezone.now()
         meta.save(update_fields=["watermark", "batch", "updated_at"])
-    log_step(JOB, "done", full=full, rows=touched, since=since, until=until)
-    return AggregationResult(touched, since, until)
+    log_step(JOB, "done", full=full, rows=touched, events=claimed, batch=batch)
+    return AggregationResult(touched, claimed, batch)

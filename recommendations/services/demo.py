@@ -31,9 +31,6 @@ from recommendations.services.progress import log_step
 DEMO_SKU_PREFIX = "DEMO-"
 MATERIALS = ("cotton", "linen", "wool", "denim", "leather", "silk", "canvas", "suede")
 BATCH = 5000
-# Demo rows are history: stamped as received a while ago, so the first update_interactions
-# (whose watermark stays a few seconds behind the clock) takes all of them.
-HISTORY_RECEIVED_AGO = timedelta(minutes=1)
 
 
 class DemoDataExists(Exception):
@@ -102,7 +99,7 @@ def _interactions(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDAr
             item_ids[shop.event_item].tolist(),
             kinds,
             occurred,
-            [now - HISTORY_RECEIVED_AGO] * len(kinds),
+            [now] * len(kinds),
             strict=True,
         ),
     )
@@ -123,7 +120,6 @@ def _orders(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDArray) -
         batch_size=BATCH,
     )
     order_ids = np.array([o.pk for o in orders])
-    Order.objects.filter(pk__in=order_ids.tolist()).update(received_at=now - HISTORY_RECEIVED_AGO)
     line_no = np.ones(len(shop.line_order), dtype=np.int64)
     starts = np.r_[True, shop.line_order[1:] != shop.line_order[:-1]]
     for n in range(1, len(line_no)):

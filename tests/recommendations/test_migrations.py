@@ -1,30 +1,41 @@
 """Migrations that change data, run forward on rows written before them."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from recommendations.models import Interaction, Order, OrderLine, UserProductInteraction
+from recommendations.models import Interaction, OrderLine, UserProductInteraction
 from tests.factories import ItemFactory, UserFactory
 
 BEFORE = [("recommendations", "0003_upi_without_db_foreign_keys")]
+BEFORE_MARKS = [("recommendations", "0004_score_snapshots")]
 
 
-def migrate(targets: list[tuple[str, str]] | None = None) -> None:
-    """To `targets`, or to the latest migrations."""
+def migrate(targets: list[tuple[str, str]] | None = None):
+    """To `targets`, or to the latest migrations; the models as they were there."""
     executor = MigrationExecutor(connection)
     executor.migrate(targets or executor.loader.graph.leaf_nodes())
+    return MigrationExecutor(connection).loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
 def test_scores_aggregated_before_the_bought_mark_learn_which_pairs_were_bought():
-    migrate(BEFORE)
+    old = migrate(BEFORE)
+    Interaction, Order, OrderLine = (
+        old.get_model("recommendations", name) for name in ("Interaction", "Order", "OrderLine")
+    )
     try:
         shopper, items = UserFactory(), ItemFactory.create_batch(5)
         now = timezone.now()
-        Interaction.objects.create(user=shopper, item=items[0], kind="purchase", occurred_at=now)
-        Interaction.objects.create(user=shopper, item=items[1], kind="like", occurred_at=now)
+        Interaction.objects.create(
+            user_id=shopper.pk, item_id=items[0].pk, kind="purchase", occurred_at=now
+        )
+        Interaction.objects.create(
+            user_id=shopper.pk, item_id=items[1].pk, kind="like", occurred_at=now
+        )
         for invoice, item, quantity, cancelled in (
             ("1", items[2], 1, False),  # bought
             ("C1", items[2], -1, False),  # and returned: still bought
@@ -32,10 +43,10 @@ def test_scores_aggregated_before_the_bought_mark_learn_which_pairs_were_bought(
             ("3", items[4], 0, False),  # a line of nothing: not bought
         ):
             order = Order.objects.create(
-                invoice_no=invoice, customer=shopper, ordered_at=now, is_cancelled=cancelled
+                invoice_no=invoice, customer_id=shopper.pk, ordered_at=now, is_cancelled=cancelled
             )
             OrderLine.objects.create(
-                order=order, line_no=1, item=item, quantity=quantity, unit_price=1
+                order=order, line_no=1, item_id=item.pk, quantity=quantity, unit_price=1
             )
         with connection.cursor() as cursor:  # the table as 0003 has it: no bought column
             table = connection.introspection.get_table_description(
@@ -58,3 +69,33 @@ def test_scores_aggregated_before_the_bought_mark_learn_which_pairs_were_bought(
         items[3].pk: False,
         items[4].pk: False,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_the_old_watermark_had_passed_are_marked_aggregated_and_later_ones_are_not():
+    old = migrate(BEFORE_MARKS)
+    Interaction_, Order, OrderLine_, BatchMetadata = (
+        old.get_model("recommendations", name)
+        for name in ("Interaction", "Order", "OrderLine", "BatchMetadata")
+    )
+    try:
+        shopper, item = UserFactory(), ItemFactory()
+        now = timezone.now()
+        events = [
+            Interaction_.objects.create(
+                user_id=shopper.pk, item_id=item.pk, kind="like", occurred_at=now
+            )
+            for _ in range(2)
+        ]
+        order = Order.objects.create(invoice_no="M1", customer_id=shopper.pk, ordered_at=now)
+        OrderLine_.objects.create(order=order, line_no=1, item_id=item.pk, quantity=1, unit_price=1)
+        Interaction_.objects.filter(pk=events[0].pk).update(received_at=now - timedelta(hours=1))
+        Order.objects.filter(pk=order.pk).update(received_at=now - timedelta(hours=1))
+        BatchMetadata.objects.create(
+            job_name="update_interactions", watermark=now - timedelta(minutes=30), batch=7
+        )
+    finally:
+        migrate()
+    marks = dict(Interaction.objects.values_list("pk", "aggregated_batch"))
+    assert marks == {events[0].pk: 7, events[1].pk: None}
+    assert list(OrderLine.objects.values_list("aggregated_batch", flat=True)) == [7]

@@ -111,7 +111,7 @@ def test_catalog_cards_are_published_and_follow_catalog_changes(
     assert store.read_cards([item.pk]) == {}
 
 
-def test_the_watermark_picks_up_only_events_after_the_last_run():
+def test_each_run_folds_in_only_the_events_no_run_has_taken():
     user, item = UserFactory(), ItemFactory()
     Interaction.objects.create(user=user, item=item, kind="like", occurred_at=timezone.now())
     update_interactions()
@@ -123,7 +123,7 @@ def test_the_watermark_picks_up_only_events_after_the_last_run():
     assert update_interactions().rows_touched == 2
     assert UserProductInteraction.objects.get(user=user, product=item).score == 3.5
     assert UserProductInteraction.objects.get(user=user, product=other).score == -2.0
-    assert BatchMetadata.objects.get(job_name="update_interactions").watermark is not None
+    assert BatchMetadata.objects.get(job_name="update_interactions").batch == 2
 
 
 def test_a_cancelled_order_subtracts_and_full_rebuilds_from_scratch(service_client):

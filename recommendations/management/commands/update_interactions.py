@@ -5,7 +5,7 @@ from recommendations.services.aggregation import update_interactions
 
 
 class Command(JobCommand):
-    help = "Fold events and orders newer than the watermark into user_product_interactions."
+    help = "Fold every event and order line not yet aggregated into user_product_interactions."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--full", action="store_true", help="rebuild every score from scratch")
@@ -13,6 +13,6 @@ class Command(JobCommand):
     def handle(self, *args: object, full: bool, **options: object) -> None:
         result = update_interactions(full=full)
         self.stdout.write(
-            f"{result.rows_touched} user-item scores updated (events after {result.since}, "
-            f"up to {result.until})"
+            f"{result.rows_touched} user-item scores updated from {result.events} events and "
+            f"order lines (batch {result.batch})"
         )
