@@ -1,5 +1,5 @@
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
@@ -23,6 +23,7 @@ from config.fields import (
 )
 from recommendations import store
 from recommendations.models import Interaction
+from recommendations.services.clock import implausible
 from recommendations.services.interactions import (
     EventIn,
     OrderLineIn,
@@ -34,7 +35,13 @@ from recommendations.services.interactions import (
 )
 
 MAX_EVENTS_PER_REQUEST = 1000
-MAX_CLOCK_SKEW = timedelta(days=1)
+
+
+def _plausible(value: datetime) -> datetime:
+    problem = implausible(value)
+    if problem:
+        raise serializers.ValidationError(f"The time {problem}.")
+    return value
 
 
 def _entry_errors(errors: dict | list) -> list[dict]:
@@ -68,9 +75,7 @@ class EventSerializer(serializers.Serializer):
     )
 
     def validate_timestamp(self, value: datetime) -> datetime:
-        if value > timezone.now() + MAX_CLOCK_SKEW:
-            raise serializers.ValidationError("The timestamp is in the future.")
-        return value
+        return _plausible(value)
 
 
 class InteractionCreateApi(APIView):
@@ -160,6 +165,9 @@ class OrderCreateApi(APIView):
         country = StrictCharField(max_length=64, required=False, default="")
         ordered_at = serializers.DateTimeField()
         lines = LineSerializer(many=True, allow_empty=False, max_length=1000)
+
+        def validate_ordered_at(self, value: datetime) -> datetime:
+            return _plausible(value)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:

@@ -11,9 +11,12 @@ half a list, and a job that dies before the switch leaves the old version servin
 version before the live one is kept for rollback; older ones are deleted on the next publish.
 """
 
+import threading
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +26,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 from redis import Redis
 from redis.commands.core import Script
+from redis.exceptions import RedisError
 
 TOP_BUYS = "top_buys"
 GLOBAL = "global"
@@ -69,13 +73,13 @@ def _redis() -> Redis:
 _scripts: dict[str, Script] = {}
 
 
-def _run_script(source: str, args: list[object]) -> object:
+def _run_script(source: str, args: list[object], *, keys: list[str] | None = None) -> object:
     """EVALSHA of a Lua script (loaded on first use), its sha computed once per process."""
     redis = _redis()
     script = _scripts.get(source)
     if script is None:
         script = _scripts[source] = redis.register_script(source)
-    return script(keys=[], args=args, client=redis)
+    return script(keys=keys or [], args=args, client=redis)
 
 
 def _key(*parts: object) -> str:
@@ -109,20 +113,126 @@ def ping() -> None:
 # ---- publishing -----------------------------------------------------------------------
 
 
-class Publication:
-    """One new version of a family being written; invisible until `commit`."""
+class PublishLocked(Exception):
+    """Another job is publishing the same family."""
 
-    def __init__(self, family: str, *, batch_keys: int = 2000) -> None:
+
+class LockLost(Exception):
+    """A lock this job held expired or was taken by another job: nothing was switched."""
+
+
+# Locks (name, token) the current job holds besides its family's (the pipeline's): a pointer
+# switches only while every one of them is still ours.
+held_locks: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("held_locks", default=())
+
+# A new version number, named in its family's set in the same step: the orphan sweep never
+# mistakes a version being written for one nobody names.
+_NEW_VERSION = """
+local version = redis.call('INCR', KEYS[1])
+redis.call('SADD', KEYS[2], version)
+return version
+"""
+# The switch: only while every lock is held by its token; the meta first, then the pointers.
+# KEYS: live, previous, meta, lock keys...; ARGV: version, meta json, tokens...
+_SWITCH = """
+for i = 4, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[i - 1] then return {-1, KEYS[i]} end
+end
+redis.call('SET', KEYS[3], ARGV[2])
+local old = redis.call('GET', KEYS[1])
+if old then redis.call('SET', KEYS[2], old) end
+redis.call('SET', KEYS[1], ARGV[1])
+return {0, old or false}
+"""
+# Rollback: live and previous change places, under the family's publish lock.
+_SWAP = """
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {-1, false} end
+local old = redis.call('GET', KEYS[2])
+if not old then return {-2, false} end
+local current = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], old)
+if current then redis.call('SET', KEYS[2], current) end
+return {0, old}
+"""
+
+
+class HeldLock:
+    """A Redis lock that expires by itself, refreshed from a thread while held; `lost` is set
+    once a refresh finds it gone or taken (a paused or slow holder)."""
+
+    def __init__(self, name: str, *, ttl_seconds: int) -> None:
+        self.name, self.ttl_seconds = name, ttl_seconds
+        self.token = uuid.uuid4().hex
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        if not acquire_lock(self.name, token=self.token, ttl_seconds=self.ttl_seconds):
+            return False
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+        self._beat.start()
+        return True
+
+    def _heartbeat(self) -> None:
+        while not self._done.wait(self.ttl_seconds / 3):
+            try:
+                held = refresh_lock(self.name, token=self.token, ttl_seconds=self.ttl_seconds)
+            except RedisError:
+                held = False
+            if not held:
+                self.lost.set()
+                return
+
+    def key(self) -> str:
+        return _key("lock", self.name)
+
+    def release(self) -> None:
+        self._done.set()
+        if self._beat is not None:
+            self._beat.join()
+            self._beat = None
+        release_lock(self.name, token=self.token)
+
+
+def publish_lock_name(family: str) -> str:
+    return f"publish:{family}"
+
+
+class Publication:
+    """One new version of a family being written; invisible until `commit`.
+
+    Only one publication of a family exists at a time (a lock that expires if its holder
+    dies): a second raises PublishLocked. A publication whose lock was lost stops writing and
+    cannot commit.
+    """
+
+    def __init__(
+        self, family: str, *, batch_keys: int = 2000, lock_seconds: int | None = None
+    ) -> None:
         self.family = family
         self.redis = _redis()
-        self.version = int(self.redis.incr(_key("version_seq")))
-        self.redis.sadd(_key("versions", family), self.version)
+        self.lock = HeldLock(
+            publish_lock_name(family),
+            ttl_seconds=lock_seconds or settings.PICKS_PUBLISH_LOCK_SECONDS,
+        )
+        if not self.lock.acquire():
+            raise PublishLocked(f"another job is publishing {family} (its lock has not expired)")
+        try:
+            self.version = int(
+                _run_script(_NEW_VERSION, [], keys=[_key("version_seq"), _key("versions", family)])
+            )
+        except BaseException:
+            self.lock.release()
+            raise
         self.batch_keys = batch_keys
         self.pipe = self.redis.pipeline(transaction=False)
         self.packed: dict[str, bytes] = {}  # written with one MSET per batch
         self.pending = 0
         self.lists = 0
         self.default_source = source_code(FAMILY_SOURCE.get(family, "als"))
+        self.previous: int | None = None
+        self.committed = False
 
     def put(
         self,
@@ -183,7 +293,12 @@ class Publication:
                 self.flush()
         self.lists += len(rows)
 
+    def _check_held(self) -> None:
+        if self.lock.lost.is_set():
+            raise LockLost(f"the publish lock of {self.family} expired or was taken")
+
     def flush(self) -> None:
+        self._check_held()
         if self.packed:
             self.pipe.mset(self.packed)
             self.packed = {}
@@ -191,27 +306,40 @@ class Publication:
         self.pending = 0
 
     def commit(self, **meta: object) -> None:
-        """Switch readers to this version; keep the one before for rollback."""
+        """Switch readers to this version if every lock of the job is still held; keep the
+        version before for rollback; delete every other version of the family and any
+        version no family names (a dead or stray writer's)."""
         self.flush()
-        meta_key = _key("meta", self.family, self.version)
-        self.redis.set(
-            meta_key, orjson.dumps({**meta, "lists": self.lists, "version": self.version})
+        locks = [(self.lock.name, self.lock.token), *held_locks.get()]
+        meta_json = orjson.dumps({**meta, "lists": self.lists, "version": self.version})
+        status, detail = _run_script(
+            _SWITCH,
+            [self.version, meta_json, *(token for _, token in locks)],
+            keys=[
+                _key("live", self.family),
+                _key("previous", self.family),
+                _key("meta", self.family, self.version),
+                *(_key("lock", name) for name, _ in locks),
+            ],
         )
-        live, previous = _key("live", self.family), _key("previous", self.family)
-        old = self.redis.get(live)
-        swap = self.redis.pipeline(transaction=True)
-        if old is not None:
-            swap.set(previous, old)
-        swap.set(live, self.version)
-        swap.execute()
-        keep = {self.version, int(old)} if old is not None else {self.version}
-        _delete_versions(self.family, keep=keep)
+        if status < 0:
+            raise LockLost(f"{detail.decode()} is no longer held: {self.family} not switched")
+        self.previous = int(detail) if detail else None
+        keep = {self.version} | ({self.previous} if self.previous is not None else set())
+        self.committed = True
+        try:
+            sweep_versions(self.family, keep=keep)
+        finally:
+            self.lock.release()
 
     def abort(self) -> None:
-        """Drop whatever this version wrote."""
+        """Drop whatever this version wrote and give the lock back."""
         self.pipe.reset()
         self.packed = {}
-        _delete_version(self.family, self.version)
+        try:
+            _delete_versions_now({self.version}, families=(self.family,))
+        finally:
+            self.lock.release()
 
 
 @contextmanager
@@ -225,8 +353,11 @@ def publishing(family: str) -> Iterator[Publication]:
     try:
         yield publication
     except BaseException:
-        publication.abort()
+        if not publication.committed:
+            publication.abort()
         raise
+    if not publication.committed:
+        publication.abort()
 
 
 def _scan_delete(redis: Redis, pattern: str) -> int:
@@ -241,34 +372,75 @@ def _scan_delete(redis: Redis, pattern: str) -> int:
     return deleted
 
 
-def _delete_version(family: str, version: int) -> None:
+def _version_of(key: bytes, *, version_at: int, meta_at: int) -> int | None:
+    """The version number a versioned list key or a meta key belongs to."""
+    text = key.decode()
+    if text.startswith(_key("meta", "")):
+        number = text[meta_at:].rsplit(":", 1)[-1]
+    else:
+        number = text[version_at:].split(":", 1)[0]
+    return int(number) if number.isdigit() else None
+
+
+def _delete_versions_now(doomed: set[int], *, families: tuple[str, ...]) -> None:
+    """Delete the keys of the given versions (one SCAN), then forget them."""
+    _sweep(lambda version: version in doomed)
     redis = _redis()
-    _scan_delete(redis, _key(f"v{version}", "*"))
-    redis.delete(_key("meta", family, version))
-    redis.srem(_key("versions", family), version)
+    for family in families:
+        if doomed:
+            redis.srem(_key("versions", family), *doomed)
 
 
-def _delete_versions(family: str, *, keep: set[int]) -> None:
-    """Delete every version of `family` not in `keep` (also those of jobs that died)."""
-    for raw in _redis().smembers(_key("versions", family)):
-        if int(raw) not in keep:
-            _delete_version(family, int(raw))
+def _sweep(doomed: Callable[[int], bool]) -> int:
+    """One SCAN over every versioned key and meta key: unlink those whose version is doomed."""
+    redis = _redis()
+    version_at, meta_at = len(_key("v")), len(_key("meta", ""))
+    batch, deleted = [], 0
+    for pattern in (_key("v[0-9]*"), _key("meta", "*")):
+        for key in redis.scan_iter(match=pattern, count=5000):
+            version = _version_of(key, version_at=version_at, meta_at=meta_at)
+            if version is not None and doomed(version):
+                batch.append(key)
+                if len(batch) >= 2000:
+                    deleted += redis.unlink(*batch)
+                    batch = []
+    if batch:
+        deleted += redis.unlink(*batch)
+    return deleted
+
+
+def sweep_versions(family: str, *, keep: set[int]) -> int:
+    """Delete every version of `family` not in `keep`, and every version that no family names
+    (left by a writer that lost its set entry); how many keys went."""
+    redis = _redis()
+    issued = int(redis.get(_key("version_seq")) or 0)  # read first: later ones are being written
+    own = {int(v) for v in redis.smembers(_key("versions", family))}
+    named = {int(v) for f in FAMILIES for v in redis.smembers(_key("versions", f))}
+    alive = (named - own) | keep
+    deleted = _sweep(lambda version: version <= issued and version not in alive)
+    if own - keep:
+        redis.srem(_key("versions", family), *(own - keep))
+    return deleted
 
 
 def rollback(family: str) -> int:
     """Serve the previous version again (the current one becomes the previous); its number."""
-    redis = _redis()
-    live, previous = _key("live", family), _key("previous", family)
-    old = redis.get(previous)
-    if old is None:
+    lock = HeldLock(publish_lock_name(family), ttl_seconds=settings.PICKS_PUBLISH_LOCK_SECONDS)
+    if not lock.acquire():
+        raise PublishLocked(f"another job is publishing {family} (its lock has not expired)")
+    try:
+        status, version = _run_script(
+            _SWAP,
+            [lock.token],
+            keys=[_key("live", family), _key("previous", family), lock.key()],
+        )
+    finally:
+        lock.release()
+    if status == -2:
         raise NothingToRollBack(f"no earlier version of {family} is kept")
-    current = redis.get(live)
-    swap = redis.pipeline(transaction=True)
-    swap.set(live, old)
-    if current is not None:
-        swap.set(previous, current)
-    swap.execute()
-    return int(old)
+    if status < 0:
+        raise LockLost(f"the publish lock of {family} was lost: nothing rolled back")
+    return int(version)
 
 
 def live_version(family: str) -> int | None:

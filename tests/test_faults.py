@@ -212,7 +212,7 @@ import time
 from recommendations import store
 from recommendations.services.pipeline import pipeline_lock
 with pipeline_lock(ttl_seconds=2):
-    publication = store.Publication(store.TOP_BUYS)
+    publication = store.Publication(store.TOP_BUYS, lock_seconds=2)
     for user in range(1, 3001):
         publication.put(user, [1, 2, 3], [0.3, 0.2, 0.1])
     publication.flush()

@@ -1,6 +1,6 @@
 """Every setting of Picks, read from the environment (django-environ)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import environ
@@ -137,7 +137,17 @@ PICKS_EVENT_WEIGHTS = {
     "dislike": env.float("WEIGHT_DISLIKE", default=-2.0),
 }
 PICKS_LIST_LENGTH = env.int("LIST_LENGTH", default=100)
+# Client timestamps (events, orders, imports) further ahead of the clock than this, or before
+# the earliest date, are refused: one absurd date must not skew recency for everyone.
+PICKS_MAX_FUTURE_SECONDS = env.int("MAX_FUTURE_SECONDS", default=900)
+PICKS_EARLIEST_TIMESTAMP = datetime.fromisoformat(
+    env.str("EARLIEST_TIMESTAMP", default="1990-01-01T00:00:00+00:00")
+)
+# The jobs' clock: empty means now; a date replays the shop as of then (benchmarks on old data).
+PICKS_AS_OF = datetime.fromisoformat(env.str("AS_OF")) if env.str("AS_OF", default="") else None
 PICKS_PIPELINE_LOCK_SECONDS = env.int("PIPELINE_LOCK_SECONDS", default=600)
+# One publisher per list family: its lock expires this long after its holder stops refreshing.
+PICKS_PUBLISH_LOCK_SECONDS = env.int("PUBLISH_LOCK_SECONDS", default=60)
 # Model artifacts kept per kind: the newest runs' plus the two last published (rollback).
 PICKS_KEEP_ARTIFACTS = env.int("KEEP_ARTIFACTS", default=5)
 

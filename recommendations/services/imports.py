@@ -21,6 +21,7 @@ from django.db import transaction
 from accounts.models import User
 from catalog.models import Item
 from recommendations.models import Interaction, Order, OrderLine
+from recommendations.services.clock import implausible
 from recommendations.services.interactions import EventIn, customer_username, log_interactions
 from recommendations.services.progress import log_step, track
 
@@ -143,6 +144,15 @@ def _parse_datetime(text: str) -> datetime:
     return value
 
 
+def _plausible_datetime(text: str, *, column: str) -> datetime:
+    """A parsed time that can be stored (see clock.implausible)."""
+    value = _parse_datetime(text)
+    problem = implausible(value)
+    if problem:
+        raise BadRow(f"{column} {text.strip()!r} {problem}")
+    return value
+
+
 def _external_id(text: str) -> str:
     text = text.strip()
     return text[:-2] if text.endswith(".0") else text
@@ -184,7 +194,7 @@ def _parse_order_row(row: dict) -> _OrderRow:
         sku=sku,
         description=row["Description"].strip()[:300],
         quantity=quantity,
-        ordered_at=_parse_datetime(row["InvoiceDate"]),
+        ordered_at=_plausible_datetime(row["InvoiceDate"], column="InvoiceDate"),
         unit_price=unit_price,
         customer=_external_id(row["CustomerID"])[:64],
         country=row["Country"].strip()[:64],
@@ -323,7 +333,7 @@ def _parse_interaction_row(row: dict) -> tuple[str, str, str, datetime, float | 
         raise BadRow("user or item id too long")
     if kind not in Interaction.Kind.values:
         raise BadRow(f"unknown event {kind!r}")
-    occurred_at = _parse_datetime(row["timestamp"])
+    occurred_at = _plausible_datetime(row["timestamp"], column="timestamp")
     raw_value = (row.get("value") or "").strip()
     try:
         value = float(raw_value) if raw_value else None

@@ -1,8 +1,6 @@
 """`run_pipeline`: every batch job in order, under a lock that expires if the holder dies."""
 
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,26 +48,23 @@ class StepResult:
     outcome: str
 
 
+class PipelineLockLost(Exception):
+    """The run's lock expired or was taken (the process was paused too long): it stops."""
+
+
 @contextmanager
-def pipeline_lock(*, ttl_seconds: int) -> Iterator[None]:
-    """Hold the lock, refreshing it from a thread; a killed process lets it expire."""
-    token = uuid.uuid4().hex
-    if not store.acquire_lock(LOCK, token=token, ttl_seconds=ttl_seconds):
+def pipeline_lock(*, ttl_seconds: int) -> Iterator[store.HeldLock]:
+    """Hold the lock, refreshing it from a thread; a killed process lets it expire. Every
+    publication inside switches its pointer only while this lock is still held."""
+    lock = store.HeldLock(LOCK, ttl_seconds=ttl_seconds)
+    if not lock.acquire():
         raise PipelineLocked("another run_pipeline is running (its lock has not expired)")
-    done = threading.Event()
-
-    def heartbeat() -> None:
-        while not done.wait(ttl_seconds / 3):
-            store.refresh_lock(LOCK, token=token, ttl_seconds=ttl_seconds)
-
-    beat = threading.Thread(target=heartbeat, daemon=True)
-    beat.start()
+    held = store.held_locks.set((*store.held_locks.get(), (lock.name, lock.token)))
     try:
-        yield
+        yield lock
     finally:
-        done.set()
-        beat.join()
-        store.release_lock(LOCK, token=token)
+        store.held_locks.reset(held)
+        lock.release()
 
 
 def _steps(*, tune: int, force: bool) -> list[tuple[str, Callable[[], object]]]:
@@ -91,8 +86,10 @@ def _steps(*, tune: int, force: bool) -> list[tuple[str, Callable[[], object]]]:
 def run_pipeline(*, tune: int = 0, force: bool = False) -> list[StepResult]:
     """Run every job in order; a failure stops the run, leaving the live lists as they were."""
     results = []
-    with pipeline_lock(ttl_seconds=settings.PICKS_PIPELINE_LOCK_SECONDS):
+    with pipeline_lock(ttl_seconds=settings.PICKS_PIPELINE_LOCK_SECONDS) as lock:
         for name, step in _steps(tune=tune, force=force):
+            if lock.lost.is_set():
+                raise PipelineLockLost(f"the pipeline lock was lost before {name}: run stopped")
             started = time.perf_counter()
             try:
                 outcome = _describe(step())

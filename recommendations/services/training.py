@@ -15,6 +15,7 @@ from recommendations.ml import als, basket, popularity
 from recommendations.ml.data import IdIndex, ScoreTable
 from recommendations.ml.evaluate import compare_with_popularity, ranking_metrics
 from recommendations.models import ModelRun, OrderLine
+from recommendations.services.clock import run_time
 from recommendations.services.progress import log_step, track
 from recommendations.services.scores import current_scores
 
@@ -46,7 +47,8 @@ class BasketArtifact:
 
 
 def load_scores() -> ScoreTable:
-    """Every positive row of user_product_interactions, ages counted from the newest."""
+    """Every positive row of user_product_interactions, ages counted from the run's time (a
+    row dated after it counts as age 0)."""
     rows = current_scores()
     positive = rows.scores > 0
     if not positive.any():
@@ -56,7 +58,7 @@ def load_scores() -> ScoreTable:
         rows.user_ids[positive],
         rows.item_ids[positive],
         rows.scores[positive],
-        (times.max() - times) / 86_400,
+        np.maximum(run_time().timestamp() - times, 0) / 86_400,
     )
 
 

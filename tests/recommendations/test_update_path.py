@@ -2,14 +2,31 @@
 quality gate (issue: the update path made correct)."""
 
 import threading
+import uuid
+from datetime import UTC, datetime
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connections, transaction
 from django.utils import timezone
 
-from recommendations.models import Interaction, Order, OrderLine, UserProductInteraction
+from catalog.models import Item
+from recommendations import store
+from recommendations.ml.synthetic import ShopSpec
+from recommendations.models import (
+    Interaction,
+    ModelRun,
+    Order,
+    OrderLine,
+    UserProductInteraction,
+)
 from recommendations.services.aggregation import update_interactions
+from recommendations.services.demo import generate_demo_data
+from recommendations.services.pipeline import pipeline_lock, run_pipeline
 from tests.factories import ItemFactory, UserFactory
+
+SPEC = ShopSpec(users=600, items=160, events=24_000, groups=4, orders=3000, seed=5)
 
 
 def _in_a_late_transaction(write, *, written: threading.Event, release: threading.Event):
@@ -65,3 +82,175 @@ def test_a_run_with_nothing_new_writes_nothing_and_keeps_its_batch():
     again = update_interactions()
     assert (first.events, again.events, again.rows_touched) == (1, 0, 0)
     assert again.batch == first.batch
+
+
+# ---- one publisher per family; pointers name complete versions only ---------------------
+
+
+def _publish_global(items: list[int]) -> store.Publication:
+    with store.publishing(store.GLOBAL) as publication:
+        publication.put(store.GLOBAL_TRENDING, items, [1.0] * len(items))
+        publication.commit(built_at="now")
+    return publication
+
+
+def _trending() -> list[int]:
+    return [e.item_id for e in store.read_global(store.GLOBAL_TRENDING, limit=100)]
+
+
+@pytest.mark.django_db
+def test_a_second_publisher_of_a_family_is_refused_while_the_first_writes():
+    _publish_global([1, 2])
+    with store.publishing(store.GLOBAL) as first:
+        first.put(store.GLOBAL_TRENDING, [3, 4, 5], [3.0, 2.0, 1.0])
+        with pytest.raises(store.PublishLocked, match="another job is publishing global"):
+            _publish_global([9])
+        first.commit(built_at="now")
+    assert _trending() == [3, 4, 5]
+    assert store._redis().get(store._key("previous", store.GLOBAL)) is not None
+    store.rollback(store.GLOBAL)
+    assert _trending() == [1, 2]  # the rollback target was complete too
+    _publish_global([7])  # the lock was given back
+    assert _trending() == [7]
+
+
+@pytest.mark.django_db
+def test_the_command_of_a_family_being_published_exits_non_zero_saying_why():
+    with store.publishing(store.GLOBAL), pytest.raises(CommandError, match="another job"):
+        call_command("generate_global_top_buys")
+
+
+@pytest.mark.django_db
+def test_a_publisher_that_lost_its_lock_switches_nothing_and_leaves_no_keys():
+    _publish_global([1, 2])
+    live = store.live_version(store.GLOBAL)
+    late = store.Publication(store.GLOBAL)
+    late.put(store.GLOBAL_TRENDING, [8, 9], [1.0, 0.5])
+    late.flush()
+    # the lock expired while the job was paused, and another job took it
+    store._redis().set(late.lock.key(), "another-job")
+    with pytest.raises(store.LockLost):
+        late.commit(built_at="now")
+    late.abort()
+    assert store.live_version(store.GLOBAL) == live
+    assert _trending() == [1, 2]
+    assert not list(store._redis().scan_iter(match=store._key(f"v{late.version}", "*")))
+
+
+@pytest.mark.django_db
+def test_a_run_whose_pipeline_lock_was_taken_switches_no_pointer():
+    _publish_global([1, 2])
+    with pipeline_lock(ttl_seconds=60) as lock:
+        store._redis().set(lock.key(), "another-run")
+        with pytest.raises(store.LockLost, match="pipeline"):
+            _publish_global([5])
+    assert _trending() == [1, 2]
+
+
+def test_a_held_lock_knows_when_a_refresh_finds_it_taken():
+    lock = store.HeldLock(f"probe-{uuid.uuid4().hex}", ttl_seconds=1)
+    assert lock.acquire()
+    try:
+        assert not lock.lost.wait(0.8)  # refreshed while ours
+        store._redis().set(lock.key(), "someone-else")
+        assert lock.lost.wait(2)
+    finally:
+        lock.release()
+    assert store._redis().get(lock.key()) == b"someone-else"  # not ours to delete
+
+
+@pytest.mark.django_db
+def test_versions_no_family_names_are_found_and_deleted_by_the_next_publish():
+    redis = store._redis()
+    _publish_global([1])
+    stray = int(redis.incr(store._key("version_seq")))  # a writer that lost its set entry
+    redis.set(store._key(f"v{stray}", "global", "trending"), b"half")
+    redis.set(store._key("meta", store.GLOBAL, stray), b"{}")
+    _publish_global([2])
+    _publish_global([3])
+    assert redis.get(store._key(f"v{stray}", "global", "trending")) is None
+    assert redis.get(store._key("meta", store.GLOBAL, stray)) is None
+    versions = {int(v) for v in redis.smembers(store._key("versions", store.GLOBAL))}
+    assert versions == {
+        store.live_version(store.GLOBAL),
+        int(redis.get(store._key("previous", "global"))),
+    }
+
+
+# ---- absurd timestamps are refused everywhere; recency counts from the run's time ---------
+
+ABSURD_TIMES = ["9999-12-30T00:00:00Z", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("when", [*ABSURD_TIMES, "2100-01-01T00:00:00Z", "1970-01-01T00:00:00Z"])
+def test_an_event_or_order_with_an_absurd_time_is_a_400_naming_the_field(service_client, when):
+    item, shopper = ItemFactory(sku="A"), UserFactory()
+    event = service_client.post(
+        "/api/interactions/",
+        [{"item": item.pk, "kind": "like", "user": shopper.pk, "timestamp": when}],
+        format="json",
+    )
+    assert event.status_code == 400
+    assert [e["field"] for e in event.json()["errors"]] == ["timestamp"]
+    order = service_client.post(
+        "/api/orders/",
+        {"invoice_no": "X1", "customer": shopper.pk, "ordered_at": when,
+         "lines": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}]},
+        format="json",
+    )  # fmt: skip
+    assert order.status_code == 400
+    assert "ordered_at" in order.json()["errors"]
+    assert not Interaction.objects.exists()
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_imports_report_absurd_times_by_line_and_keep_the_good_rows(tmp_path):
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "1,A,ok,1,2024-05-01 10:00:00,1.00,17850,UK\n"
+        "2,A,future,1,9999-12-31T23:59:59-14:00,1.00,17850,UK\n"
+        "3,A,ancient,1,0001-01-01 00:00:00,1.00,17850,UK\n"
+    )
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user,item,event,timestamp\n"
+        "u1,A,like,2024-05-01T10:00:00Z\n"
+        "u1,A,like,9999-12-31T23:59:59-14:00\n"
+        "u1,A,dislike,0001-01-01T00:00:00Z\n"
+    )
+    out = StringIO()
+    call_command("import_orders", str(orders), stdout=out)
+    call_command("import_interactions", str(events), stdout=out)
+    report = out.getvalue()
+    assert (report.count("line 3:"), report.count("line 4:")) == (2, 2), report
+    assert "in the future" in report
+    assert "is before 1990-01-01" in report
+    assert list(Order.objects.values_list("invoice_no", flat=True)) == ["1"]
+    assert Interaction.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_far_future_row_already_stored_neither_skews_recency_nor_stops_the_pipeline():
+    """Rows written before timestamps were checked (or straight into the database)."""
+    generate_demo_data(spec=SPEC)
+    item = Item.objects.filter(is_active=True).last()
+    guest = Order.objects.create(invoice_no="FUTURE", ordered_at=timezone.now())
+    OrderLine.objects.create(order=guest, line_no=1, item=item, quantity=1, unit_price=1)
+    Order.objects.filter(pk=guest.pk).update(ordered_at=datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
+    Interaction.objects.create(
+        user=UserFactory(), item=item, kind="purchase", occurred_at=timezone.now()
+    )
+    Interaction.objects.filter(item=item, kind="purchase").update(
+        occurred_at=datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    )
+    steps = {step.name: step.outcome for step in run_pipeline()}
+    assert "generate_global_top_buys" in steps
+    assert "generate_similar_items" in steps
+    trending = store.read_global(store.GLOBAL_TRENDING, limit=100)
+    assert len(trending) > 20  # not one item for everyone
+    assert item.pk not in [e.item_id for e in trending]  # not counted before its time
+    run = ModelRun.objects.filter(kind=ModelRun.Kind.ALS).first()
+    assert run.metrics["ndcg@10"] > 2 * run.metrics["baseline_ndcg@10"]

@@ -4,6 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
+from recommendations import store
+
 
 class JobCommand(BaseCommand):
     """A management command that names the service it could not reach instead of printing a
@@ -13,6 +15,8 @@ class JobCommand(BaseCommand):
     def execute(self, *args: object, **options: object) -> str | None:
         try:
             return super().execute(*args, **options)
+        except (store.PublishLocked, store.LockLost) as exc:
+            raise CommandError(f"{exc}. Nothing was switched by this run.") from exc
         except RedisError as exc:
             raise CommandError(
                 f"Redis (the recommendation store) is unreachable: {exc}. Nothing was "

@@ -2,7 +2,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from recommendations.artifacts import ArtifactMissing
 from recommendations.management.commands._job import JobCommand
-from recommendations.services.pipeline import PipelineLocked, run_pipeline
+from recommendations.services.pipeline import PipelineLocked, PipelineLockLost, run_pipeline
 from recommendations.services.training import NoServedModel, NoTrainingData
 
 
@@ -16,7 +16,13 @@ class Command(JobCommand):
     def handle(self, *args: object, tune: int, force: bool, **options: object) -> None:
         try:
             steps = run_pipeline(tune=tune, force=force)
-        except (PipelineLocked, NoTrainingData, NoServedModel, ArtifactMissing) as exc:
+        except (
+            PipelineLocked,
+            PipelineLockLost,
+            NoTrainingData,
+            NoServedModel,
+            ArtifactMissing,
+        ) as exc:
             raise CommandError(str(exc)) from exc
         for step in steps:
             self.stdout.write(f"{step.name:<26} {step.seconds:8.2f} s  {step.outcome}")
