@@ -58,7 +58,8 @@ class ItemWriteSerializer(serializers.Serializer):
     )
     attributes = serializers.DictField(required=False)
     image = serializers.ImageField(required=False, validators=[validate_item_image])
-    is_active = serializers.BooleanField(required=False)
+    # An HTML form leaves out an unticked box: a new item is active unless it says otherwise.
+    is_active = serializers.BooleanField(required=False, default=True)
 
 
 class ItemPageSerializer(serializers.Serializer):

@@ -4,7 +4,6 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from catalog.models import Item
-from recommendations.services.publish import refresh_item_card
 
 
 @transaction.atomic
@@ -15,7 +14,6 @@ def item_create(*, image: UploadedFile | None = None, **fields: Any) -> Item:
         item.image = image
     item.full_clean()
     item.save()
-    transaction.on_commit(lambda: refresh_item_card(item))
     return item
 
 
@@ -28,5 +26,4 @@ def item_update(*, item: Item, image: UploadedFile | None = None, **fields: Any)
         item.image = image
     item.full_clean()
     item.save()
-    transaction.on_commit(lambda: refresh_item_card(item))
     return item

@@ -139,6 +139,7 @@ class ModelRun(models.Model):
     class Kind(models.TextChoices):
         ALS = "als", "implicit ALS"
         MF = "mf", "PyTorch MF"
+        RATINGS = "ratings", "PyTorch MF on ratings"
         BASKET = "basket", "FP-Growth rules"
 
     class Status(models.TextChoices):

@@ -34,7 +34,8 @@ BOUGHT_TOGETHER = "bought_together"
 DECK = "deck"
 SIMILAR = "similar"
 MF = "mf"
-FAMILIES = (TOP_BUYS, GLOBAL, BOUGHT_TOGETHER, DECK, SIMILAR, MF)
+RATINGS = "ratings"  # the ratings model's embeddings, apart from the swipe model's
+FAMILIES = (TOP_BUYS, GLOBAL, BOUGHT_TOGETHER, DECK, SIMILAR, MF, RATINGS)
 GLOBAL_TOP_BUYS = "top_buys"
 GLOBAL_TRENDING = "trending"
 SORTED_SET_FAMILIES = frozenset({BOUGHT_TOGETHER})
@@ -96,8 +97,8 @@ def _list_parts(family: str, owner: object) -> tuple[object, ...]:
         return ("user", owner, "deck")
     if family == SIMILAR:
         return ("product", owner, "similar")
-    if family == MF:
-        return ("mf", *owner)  # ("user" | "item", id)
+    if family in (MF, RATINGS):
+        return (family, *owner)  # ("user" | "item", id)
     return ("global", owner)
 
 

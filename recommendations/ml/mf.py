@@ -109,6 +109,9 @@ def fit(
     net = MfNet(n_users, n_items, params)
     if init is not None:
         net.load_state_dict(init.net.state_dict())
+    elif explicit and len(train):
+        # Ratings start from their mean, not 0: the model only learns what differs from it.
+        net.bias.data.fill_(float(targets[train].mean()))
     net = net.to(device)
     optimizer = torch.optim.Adam(
         net.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
@@ -196,8 +199,14 @@ def classification_metrics(
 
 
 def rating_metrics(
-    ratings: npt.NDArray[np.float32], predicted: npt.NDArray[np.float32]
+    ratings: npt.NDArray[np.float32], predicted: npt.NDArray[np.float32], *, train_mean: float
 ) -> dict[str, float]:
-    """MAE and RMSE of predicted ratings."""
-    error = np.asarray(predicted, np.float64) - np.asarray(ratings, np.float64)
-    return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean()))}
+    """MAE and RMSE of predicted ratings, and the same of the training ratings' mean (the
+    baseline a ratings model has to beat) under `baseline_`."""
+    truth = np.asarray(ratings, np.float64)
+    out = {}
+    for prefix, guess in (("", np.asarray(predicted, np.float64)), ("baseline_", train_mean)):
+        error = guess - truth
+        out[f"{prefix}mae"] = float(np.abs(error).mean())
+        out[f"{prefix}rmse"] = float(np.sqrt((error**2).mean()))
+    return out

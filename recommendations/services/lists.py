@@ -18,6 +18,7 @@ from recommendations.services.clock import run_time
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
 from recommendations.services.scores import current_scores
+from recommendations.services.sql import INT, fetch_array
 from recommendations.services.training import NoServedModel, load_served_als, served_run
 
 
@@ -27,17 +28,18 @@ class PublishResult:
     lists: int
 
 
-def _bought(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
+def _not_offered(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
     """users x items: 1 where the user bought the item (orders or purchase events, as of the
-    last update_interactions), from the scores' snapshot."""
+    last update_interactions, from the scores' snapshot) or ever disliked it."""
     rows = current_scores()
-    matrix = build_matrix(
-        rows.user_ids[rows.bought],
-        rows.item_ids[rows.bought],
-        np.ones(int(rows.bought.sum())),
-        users=users,
-        items=items,
-    )
+    disliked = fetch_array(
+        "SELECT user_id, item_id FROM recommendations_interaction WHERE kind = %s",
+        [Interaction.Kind.DISLIKE],
+        types=(INT, INT),
+    ).astype(np.int64)
+    user_ids = np.concatenate([rows.user_ids[rows.bought], disliked[:, 0]])
+    item_ids = np.concatenate([rows.item_ids[rows.bought], disliked[:, 1]])
+    matrix = build_matrix(user_ids, item_ids, np.ones(len(user_ids)), users=users, items=items)
     return matrix.user_items
 
 
@@ -48,13 +50,13 @@ def _inactive(items: IdIndex) -> npt.NDArray[np.int64]:
 
 
 def generate_top_buys(*, n: int | None = None, batch_users: int = 10_000) -> PublishResult:
-    """Every user's top N items from the served ALS model, bought items left out.
+    """Every user's top N items from the served ALS model, bought and disliked items left out.
 
     A batch of users is written to Redis by a second thread while the next one is scored.
     """
     n = n or settings.PICKS_LIST_LENGTH
     run, artifact = load_served_als()
-    bought = _bought(artifact.users, artifact.items)
+    not_offered = _not_offered(artifact.users, artifact.items)
     inactive = _inactive(artifact.items)
     with (
         store.publishing(store.TOP_BUYS) as publication,
@@ -65,7 +67,9 @@ def generate_top_buys(*, n: int | None = None, batch_users: int = 10_000) -> Pub
             range(0, len(artifact.users), batch_users), job="generate_top_buys", unit="batches"
         ):
             users = np.arange(start, min(start + batch_users, len(artifact.users)))
-            ids, scores = als.top_n(artifact.model, bought, n=n, users=users, filter_items=inactive)
+            ids, scores = als.top_n(
+                artifact.model, not_offered, n=n, users=users, filter_items=inactive
+            )
             item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
             if written is not None:
                 written.result()  # one batch in flight at a time; its errors surface here

@@ -27,6 +27,7 @@ from recommendations.services.training import (
     apply_gate,
     load_served_als,
     record_run,
+    rival_params,
     served_run,
 )
 
@@ -103,36 +104,46 @@ def train_mf_model(
     test_fraction: float = 0.2,
 ) -> ModelRun:
     """Train on swipes, score held-out swipes (AUC, log-loss, P/R/nDCG@10; MAE/RMSE for
-    ratings), then continue on all swipes; publish the model and its embeddings if not worse."""
+    ratings), then continue on all swipes; publish the model and its embeddings if not worse.
+
+    The ratings model is a kind of its own (and its embeddings a family of their own): it never
+    competes with, or replaces, the swipe model that the decks and `predict` use.
+    """
     params = params or mf.MfParams()
     swipes = load_swipes(ratings=ratings)
     users = IdIndex.of(swipes.user_ids)
     items = IdIndex.of(np.concatenate([swipes.item_ids, np.fromiter(active_item_ids(), np.int64)]))
     u, i = users.index_of(swipes.user_ids), items.index_of(swipes.item_ids)
-    run = ModelRun.objects.create(
-        kind=ModelRun.Kind.MF, params={**params.as_dict(), "ratings": ratings}
-    )
+    kind = ModelRun.Kind.RATINGS if ratings else ModelRun.Kind.MF
+    run = ModelRun.objects.create(kind=kind, params=params.as_dict())
+    metric = "rmse" if ratings else MF_GATE_METRIC
 
-    def work(run: ModelRun) -> None:
-        test = holdout_mask(u, test_fraction=test_fraction, seed=params.seed)
+    def scored(fit_params: mf.MfParams, test: np.ndarray) -> tuple[mf.MfModel, dict]:
         model = mf.fit(
             u[~test], i[~test], swipes.targets[~test], n_users=len(users), n_items=len(items),
-            params=params, explicit=ratings,
+            params=fit_params, explicit=ratings,
             on_epoch=lambda r: log_step("train_mf_model", "epoch", **r),
         )  # fmt: skip
         predicted = mf.predict(model, u[test], i[test])
         if ratings:
-            run.metrics = mf.rating_metrics(swipes.targets[test], predicted)
-        else:
-            run.metrics = {
-                **mf.classification_metrics(swipes.targets[test], predicted),
-                **_ranking(
-                    model,
-                    (u[~test], i[~test], swipes.targets[~test]),
-                    (u[test], i[test], swipes.targets[test]),
-                    len(items),
-                ),
-            }
+            return model, mf.rating_metrics(
+                swipes.targets[test], predicted, train_mean=float(swipes.targets[~test].mean())
+            )
+        return model, {
+            **mf.classification_metrics(swipes.targets[test], predicted),
+            **_ranking(
+                model,
+                (u[~test], i[~test], swipes.targets[~test]),
+                (u[test], i[test], swipes.targets[test]),
+                len(items),
+            ),
+        }
+
+    def work(run: ModelRun) -> None:
+        test = holdout_mask(u, test_fraction=test_fraction, seed=params.seed)
+        model, run.metrics = scored(params, test)
+        rival = None if force else rival_params(kind, params)
+        rival_score = scored(rival, test)[1][metric] if rival is not None else None
         run.metrics["epochs"] = len(model.history)
         run.data_size = {
             "users": len(users),
@@ -146,24 +157,29 @@ def train_mf_model(
             u, i, swipes.targets, n_users=len(users), n_items=len(items),
             params=refit, explicit=ratings, init=model,
         )  # fmt: skip
-        run.artifact_name = artifacts.save(kind="mf", obj=MfArtifact(final, users, items))
+        run.artifact_name = artifacts.save(kind=kind, obj=MfArtifact(final, users, items))
         apply_gate(
             run,
             force=force,
             tolerance=tolerance,
-            metric="rmse" if ratings else MF_GATE_METRIC,
+            rival_score=rival_score,
+            metric=metric,
             higher_is_better=not ratings,
         )
         if run.published:
-            publish_embeddings(final, users, items, run_id=run.pk)
+            family = store.RATINGS if ratings else store.MF
+            publish_embeddings(final, users, items, run_id=run.pk, family=family)
 
     return record_run(run, work)
 
 
-def publish_embeddings(model: mf.MfModel, users: IdIndex, items: IdIndex, *, run_id: int) -> None:
-    """User and item vectors into Redis: a like-probability is one dot product away."""
+def publish_embeddings(
+    model: mf.MfModel, users: IdIndex, items: IdIndex, *, run_id: int, family: str = store.MF
+) -> None:
+    """User and item vectors into Redis: a like-probability (or rating) is one dot product
+    away."""
     user_vectors, item_vectors = mf.embeddings(model)
-    with store.publishing(store.MF) as publication:
+    with store.publishing(family) as publication:
         publication.put_vectors("user", users.ids, user_vectors)
         publication.put_vectors("item", items.ids, item_vectors)
         publication.commit(

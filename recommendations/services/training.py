@@ -3,8 +3,9 @@
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +22,7 @@ from recommendations.services.scores import current_scores
 
 logger = logging.getLogger(__name__)
 GATE_METRIC = "ndcg@10"
+P = TypeVar("P")
 EVALUATED_USERS = 5000
 
 
@@ -157,29 +159,55 @@ def served_run(kind: str) -> ModelRun | None:
     return ModelRun.objects.filter(kind=kind, published=True).first()
 
 
+def rival_params(kind: str, params: P) -> P | None:
+    """The served run's parameters of `kind` if they differ from `params`: the gate then
+    trains them on the candidate's split too, so both are scored on the same held-out data in
+    the same run (scores from different samples differ by chance alone). None when nothing is
+    served, its parameters are the same, or they no longer fit (a run of an older shape)."""
+    served = served_run(kind)
+    if served is None:
+        return None
+    names = {f.name for f in fields(params)}
+    try:
+        other = type(params)(**{k: v for k, v in served.params.items() if k in names})
+    except TypeError:
+        return None
+    return other if other != params else None
+
+
 def apply_gate(
     run: ModelRun,
     *,
     force: bool,
     tolerance: float,
+    rival_score: float | None,
     metric: str = GATE_METRIC,
     higher_is_better: bool = True,
 ) -> None:
-    """Publish `run` unless its `metric` is worse than the served run's (beyond `tolerance`)."""
+    """Publish `run` unless the served model's parameters, trained and scored on the same
+    split in this run (`rival_score`), did better beyond `tolerance`. With the served
+    parameters the candidate is the served model on newer data: it is published."""
     served = served_run(run.kind)
     sign = 1 if higher_is_better else -1
     new = run.metrics.get(metric, 0.0)
-    old = served.metrics.get(metric, 0.0) if served else 0.0
+    if rival_score is not None:
+        run.metrics[f"served_params_{metric}"] = rival_score
     if force:
         run.published, run.decision = True, "published (forced)"
     elif served is None:
         run.published, run.decision = True, "published: first model"
-    elif sign * new >= sign * old - tolerance:
+    elif rival_score is None:
         run.published = True
-        run.decision = f"published: {metric} {new:.4f} vs served {old:.4f}"
+        run.decision = f"published: the served parameters on newer data ({metric} {new:.4f})"
+    elif sign * new >= sign * rival_score - tolerance:
+        run.published = True
+        run.decision = f"published: {metric} {new:.4f} vs served parameters {rival_score:.4f}"
     else:
         run.published = False
-        run.decision = f"kept served run #{served.pk}: {metric} {new:.4f} vs {old:.4f}"
+        run.decision = (
+            f"kept served run #{served.pk}: {metric} {new:.4f} vs its parameters "
+            f"{rival_score:.4f} on the same held-out data"
+        )
 
 
 def evaluation_holdout(
@@ -228,19 +256,35 @@ def train_als_model(
             "interactions": len(data.scores),
             "held_out": int(test.sum()),
         }
-        full = data.matrix(half_life_days=params.half_life_days)
-        train = full - data.matrix(half_life_days=params.half_life_days, mask=test)
-        train.eliminate_zeros()  # the held-out pairs (each pair is one entry, so exactly 0)
+        full, train = _split_matrices(data, test, params)
         model, run.metrics = evaluate_als(data, ~test, test, params, seed=seed, matrix=train)
         log_step("train_als_model", "evaluated", ndcg=round(run.metrics[GATE_METRIC], 4))
+        rival = None if force else rival_params(ModelRun.Kind.ALS, params)
+        rival_score = None
+        if rival is not None:
+            _, rival_metrics = evaluate_als(
+                data, ~test, test, rival, seed=seed,
+                matrix=_split_matrices(data, test, rival)[1],
+            )  # fmt: skip
+            rival_score = rival_metrics[GATE_METRIC]
         evaluated = np.unique(data.rows[test])
         als.fold_in_users(model, full, evaluated)
         run.artifact_name = artifacts.save(
             kind="als", obj=AlsArtifact(model, data.users, data.items, params)
         )
-        apply_gate(run, force=force, tolerance=tolerance)
+        apply_gate(run, force=force, tolerance=tolerance, rival_score=rival_score)
 
     return record_run(run, work)
+
+
+def _split_matrices(
+    data: ScoreTable, test: np.ndarray, params: als.AlsParams
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The whole ALS input and the same without the `test` pairs."""
+    full = data.matrix(half_life_days=params.half_life_days)
+    train = full - data.matrix(half_life_days=params.half_life_days, mask=test)
+    train.eliminate_zeros()  # the held-out pairs (each pair is one entry, so exactly 0)
+    return full, train
 
 
 def load_served_als() -> tuple[ModelRun, AlsArtifact]:

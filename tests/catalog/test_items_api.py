@@ -102,6 +102,16 @@ def test_a_service_account_creates_an_item_with_an_image_served_by_url(
     assert "evil" not in body["image_url"]
     stored = Item.objects.get(sku="BAG-1").image.name
     assert default_storage.exists(stored)
+    assert body["is_active"] is True  # a form without the box: active, as over JSON
+    assert Item.objects.get(sku="BAG-1").is_active
+
+
+def test_a_multipart_patch_without_the_box_leaves_the_item_active(service_client):
+    item = ItemFactory(is_active=True)
+    response = service_client.patch(f"/api/items/{item.pk}/", {"title": "New"}, format="multipart")
+    assert response.status_code == 200, response.json()
+    item.refresh_from_db()
+    assert (item.title, item.is_active) == ("New", True)
 
 
 def test_a_service_account_updates_and_deactivates_an_item(service_client, api):

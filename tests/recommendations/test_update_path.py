@@ -1,18 +1,23 @@
 """The update path under late commits, concurrent publishers, absurd timestamps and a noisy
 quality gate (issue: the update path made correct)."""
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime
 from io import StringIO
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections, transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from accounts.models import User
 from catalog.models import Item
 from recommendations import store
+from recommendations.ml.als import AlsParams
 from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import (
     Interaction,
@@ -23,7 +28,11 @@ from recommendations.models import (
 )
 from recommendations.services.aggregation import update_interactions
 from recommendations.services.demo import generate_demo_data
+from recommendations.services.lists import generate_top_buys
 from recommendations.services.pipeline import pipeline_lock, run_pipeline
+from recommendations.services.swipe import generate_decks, train_mf_model
+from recommendations.services.training import served_run, train_als_model
+from tests.conftest import client_for
 from tests.factories import ItemFactory, UserFactory
 
 SPEC = ShopSpec(users=600, items=160, events=24_000, groups=4, orders=3000, seed=5)
@@ -254,3 +263,153 @@ def test_a_far_future_row_already_stored_neither_skews_recency_nor_stops_the_pip
     assert item.pk not in [e.item_id for e in trending]  # not counted before its time
     run = ModelRun.objects.filter(kind=ModelRun.Kind.ALS).first()
     assert run.metrics["ndcg@10"] > 2 * run.metrics["baseline_ndcg@10"]
+
+
+# ---- the ratings model is a kind of its own and beats the mean -----------------------------
+
+
+@pytest.mark.django_db
+def test_the_ratings_model_beats_the_mean_and_never_replaces_the_swipe_model():
+    rng = np.random.default_rng(3)
+    users, items = UserFactory.create_batch(60), ItemFactory.create_batch(30)
+    now = timezone.now()
+    swipes, rated = [], []
+    for user_index, user in enumerate(users):
+        for item_index in rng.choice(len(items), 20, replace=False):
+            same = user_index % 2 == item_index % 2  # two taste groups: 5 inside, 1 outside
+            kind = "like" if same else "dislike"
+            swipes.append(
+                Interaction(user=user, item=items[item_index], kind=kind, occurred_at=now)
+            )
+            rating = (5.0 if same else 1.0) + rng.normal(0, 0.3)
+            rated.append(
+                Interaction(
+                    user=user, item=items[item_index], kind="view", value=rating, occurred_at=now
+                )
+            )
+    Interaction.objects.bulk_create(swipes + rated)
+    swipe_run = train_mf_model()
+    assert swipe_run.published
+    ratings_run = train_mf_model(ratings=True)
+    assert ratings_run.kind == ModelRun.Kind.RATINGS
+    assert ratings_run.published, ratings_run.decision
+    assert ratings_run.metrics["mae"] < 0.6 * ratings_run.metrics["baseline_mae"]
+    # the swipe model is still the one served, and its embeddings are still live
+    assert served_run(ModelRun.Kind.MF) == swipe_run
+    assert store.version_meta(store.MF)["model_run"] == swipe_run.pk
+    assert store.version_meta(store.RATINGS)["model_run"] == ratings_run.pk
+    assert train_mf_model(ratings=True).published  # not blocked by a score of another kind
+
+
+# ---- the quality gate compares on the same held-out data --------------------------------
+
+
+@pytest.mark.django_db
+def test_a_new_user_gets_personal_lists_after_one_unforced_pipeline_run():
+    demo = generate_demo_data(spec=SPEC)
+    run_pipeline()
+    newcomer = UserFactory()
+    taste = sorted(demo.items_of_group(0))[:6]
+    for item_id in taste[:5]:
+        Interaction.objects.create(
+            user=newcomer, item_id=item_id, kind="like", occurred_at=timezone.now()
+        )
+    Interaction.objects.create(
+        user=newcomer, item_id=taste[5], kind="purchase", occurred_at=timezone.now()
+    )
+    run_pipeline()
+    client = client_for(newcomer)
+    for path in ("top-buys", "deck"):
+        body = client.get(f"/api/recommendations/{path}/").json()
+        assert body["fallback"] is False, (path, body["source"])
+        assert len(body["results"]) == 20
+    assert all(
+        run.published for run in ModelRun.objects.filter(kind__in=["als", "mf"]).order_by("pk")
+    ), list(ModelRun.objects.values_list("kind", "decision"))
+
+
+@pytest.mark.django_db
+def test_the_gate_trains_the_served_parameters_on_the_candidates_split_to_compare():
+    generate_demo_data(spec=SPEC)
+    update_interactions()
+    weak = AlsParams(factors=2, iterations=2, regularization=5.0)
+    assert train_als_model(params=weak).published  # the first model
+    better = train_als_model(params=AlsParams())
+    assert better.published, better.decision
+    assert better.metrics["ndcg@10"] > better.metrics["served_params_ndcg@10"]
+    worse = train_als_model(params=weak)
+    assert not worse.published
+    assert "on the same held-out data" in worse.decision
+    # the served parameters themselves on the same data: the newer model is published
+    again = train_als_model(params=AlsParams())
+    assert again.published, again.decision
+    assert "served_params_ndcg@10" not in again.metrics
+
+
+@pytest.mark.django_db
+def test_an_item_the_user_disliked_never_appears_in_their_top_buys_or_deck():
+    demo = generate_demo_data(spec=SPEC)
+    run_pipeline()
+    user_id = int(demo.user_ids[3])
+    first_top = store.read_top_buys(user_id=user_id, limit=3)
+    disliked = [e.item_id for e in first_top]
+    for item_id in disliked:
+        Interaction.objects.create(
+            user_id=user_id, item_id=item_id, kind="dislike", occurred_at=timezone.now()
+        )
+    # only the lists are rebuilt: the model served still ranks those items first
+    generate_top_buys()
+    generate_decks()
+    assert not {e.item_id for e in store.read_top_buys(user_id=user_id, limit=100)} & set(disliked)
+    body = client_for(User.objects.get(pk=user_id)).get("/api/recommendations/deck/?limit=100")
+    assert not {r["item"]["id"] for r in body.json()["results"]} & set(disliked)
+
+
+# ---- catalog writes from anywhere reach the cards ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_item_saved_or_deleted_outside_the_api_changes_its_card_at_once(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        item = ItemFactory(price="10.00")
+    assert store.read_cards([item.pk])[item.pk]["price"] == "10.00"
+    item.price = "12.50"
+    with django_capture_on_commit_callbacks(execute=True):
+        item.save()  # what the Django admin does
+    assert store.read_cards([item.pk])[item.pk]["price"] == "12.50"
+    item.is_active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        item.save()
+    assert store.read_cards([item.pk]) == {}
+    other = ItemFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        other.save()
+    assert other.pk in store.read_cards([other.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        other.delete()
+    assert store.read_cards([other.pk]) == {}
+
+
+@pytest.mark.django_db
+def test_a_staff_member_deactivating_an_item_in_the_admin_removes_it_from_lists(
+    django_capture_on_commit_callbacks, admin_client
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        item = ItemFactory()
+    _publish_global([item.pk])
+    assert _trending() == [item.pk]
+    assert [
+        e["item"]["id"] for e in APIClient().get("/api/recommendations/trending/").json()["results"]
+    ] == [item.pk]
+    form = {
+        f.name: json.dumps(value) if isinstance(value, list | dict) else value
+        for f in item._meta.fields
+        if f.name not in ("id", "image", "is_active")
+        and (value := getattr(item, f.attname)) is not None
+    }
+    with django_capture_on_commit_callbacks(execute=True):  # an unticked box is not sent
+        answer = admin_client.post(f"/admin/catalog/item/{item.pk}/change/", form)
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    assert APIClient().get("/api/recommendations/trending/").json()["results"] == []

@@ -81,5 +81,8 @@ def test_explicit_ratings_are_learned_with_mse():
     ratings = np.where((users % 2) == (items % 2), 5.0, 1.0).astype(np.float32)
     params = mf.MfParams(factors=4, epochs=40, learning_rate=0.05, batch_size=512, patience=5)
     model = mf.fit(users, items, ratings, n_users=50, n_items=40, params=params, explicit=True)
-    metrics = mf.rating_metrics(ratings[:500], mf.predict(model, users[:500], items[:500]))
+    metrics = mf.rating_metrics(
+        ratings[:500], mf.predict(model, users[:500], items[:500]), train_mean=ratings.mean()
+    )
     assert metrics["rmse"] < 0.8
+    assert metrics["baseline_rmse"] > 1.9  # the mean (3) is 2 off every rating
