@@ -17,6 +17,7 @@ def _redis_keys_and_files_of_this_run_are_removed():
     yield
     store.delete_prefix()
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+    shutil.rmtree(settings.ARTIFACTS_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from django.core.files.storage import default_storage
+from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
@@ -71,21 +71,19 @@ def s3(settings) -> Iterator[object]:
     # Item images are public, artifacts are not (docker-compose: `mc anonymous set download`
     # on the items/ prefix only).
     client.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(PUBLIC_READ))
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": BUCKET,
-                "endpoint_url": endpoint,
-                "access_key": "test",
-                "secret_key": "test",
-                "region_name": "us-east-1",
-                "querystring_auth": False,
-                "file_overwrite": False,
-            },
+    on_s3 = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": BUCKET,
+            "endpoint_url": endpoint,
+            "access_key": "test",
+            "secret_key": "test",
+            "region_name": "us-east-1",
+            "querystring_auth": False,
+            "file_overwrite": False,
         },
     }
+    settings.STORAGES = {**settings.STORAGES, "default": on_s3, "artifacts": on_s3}
     try:
         yield client
     finally:
@@ -142,6 +140,6 @@ def test_training_saves_loads_lists_and_prunes_artifacts_in_s3(s3, settings):
         assert kept == expected
         assert kept <= keys(s3)
         assert len(kept) < runs.count()  # older ones were deleted from the bucket
-        assert all(default_storage.exists(name) for name in kept)
+        assert all(storages["artifacts"].exists(name) for name in kept)
     pruned = ModelRun.objects.filter(artifact_name="")
     assert pruned.exists()  # runs whose artifact went no longer name it

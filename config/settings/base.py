@@ -121,8 +121,19 @@ if AWS_STORAGE_BUCKET_NAME:
     DEFAULT_FILE_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
 else:
     DEFAULT_FILE_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
+# Model artifacts are pickles: never under a URL. Locally a folder outside MEDIA_ROOT with no
+# base URL; on S3 the bucket's artifacts/ prefix, which only item images' policy leaves private.
+ARTIFACTS_ROOT = env("ARTIFACTS_ROOT", default=str(VAR_DIR / "private"))
 STORAGES = {
     "default": {"BACKEND": DEFAULT_FILE_STORAGE_BACKEND},
+    "artifacts": (
+        {"BACKEND": DEFAULT_FILE_STORAGE_BACKEND}
+        if AWS_STORAGE_BUCKET_NAME
+        else {
+            "BACKEND": DEFAULT_FILE_STORAGE_BACKEND,
+            "OPTIONS": {"location": ARTIFACTS_ROOT, "base_url": "/not-served/"},
+        }
+    ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 ARTIFACT_PREFIX = env("ARTIFACT_PREFIX", default="artifacts")

@@ -4,7 +4,7 @@ import os
 import uuid
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, CACHES, REST_FRAMEWORK, env
+from .base import BASE_DIR, CACHES, REST_FRAMEWORK, STORAGES, env
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/picks"),
@@ -27,3 +27,11 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "lists_user": "100000/min",
 }
 MEDIA_ROOT = str(BASE_DIR / "var" / f"test-media-{os.getpid()}")
+ARTIFACTS_ROOT = str(BASE_DIR / "var" / f"test-private-{os.getpid()}")
+STORAGES = {
+    **STORAGES,
+    "artifacts": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": ARTIFACTS_ROOT, "base_url": "/not-served/"},
+    },
+}

@@ -196,6 +196,10 @@ def apply_gate(
         run.published, run.decision = True, "published (forced)"
     elif served is None:
         run.published, run.decision = True, "published: first model"
+    elif not artifacts.readable(served.artifact_name):
+        run.published = True
+        run.decision = f"published: served run #{served.pk} has no readable artifact"
+        logger.warning("served %s run #%s: artifact missing or unreadable", run.kind, served.pk)
     elif rival_score is None:
         run.published = True
         run.decision = f"published: the served parameters on newer data ({metric} {new:.4f})"

@@ -6,17 +6,20 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from io import StringIO
+from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
+from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from catalog.models import Item
-from recommendations import store
+from recommendations import artifacts, store
 from recommendations.ml.als import AlsParams
 from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import (
@@ -413,3 +416,53 @@ def test_a_staff_member_deactivating_an_item_in_the_admin_removes_it_from_lists(
         answer = admin_client.post(f"/admin/catalog/item/{item.pk}/change/", form)
     assert answer.status_code == 302, answer.context["adminform"].form.errors
     assert APIClient().get("/api/recommendations/trending/").json()["results"] == []
+
+
+# ---- artifacts: one folder per database, never by URL, a lost one does not stop the run ----
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_a_missing_or_damaged_served_artifact_does_not_stop_the_pipeline(damage):
+    generate_demo_data(spec=SPEC)
+    run_pipeline()
+    served = served_run(ModelRun.Kind.ALS)
+    storage = storages["artifacts"]
+    if damage == "delete":
+        storage.delete(served.artifact_name)
+    else:
+        path = Path(storage.path(served.artifact_name))
+        path.write_bytes(path.read_bytes()[:100])
+    steps = {step.name: step.outcome for step in run_pipeline()}
+    assert f"served run #{served.pk} has no readable artifact" in steps["train_als_model"]
+    assert "lists published" in steps["generate_top_buys"]
+    assert "lists published" in steps["generate_similar_items"]
+
+
+@pytest.mark.django_db
+def test_artifacts_of_another_database_are_never_listed_or_pruned(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
+    mine = artifacts.save(kind="als", obj={"db": "this"})
+    other_db = {**connection.settings_dict, "NAME": "another_database"}
+    with patch.object(connection, "settings_dict", other_db):
+        theirs = artifacts.save(kind="als", obj={"db": "other"})
+        assert artifacts.stored("als") == [theirs]
+    assert artifacts.stored("als") == [mine]
+    assert artifacts.prune("als", keep=set()) == [mine]
+    assert storages["artifacts"].exists(theirs)
+
+
+@pytest.mark.django_db
+def test_no_url_serves_an_artifact_in_local_settings(client, settings):
+    settings.DEBUG = True  # local settings serve MEDIA_ROOT
+    name = artifacts.save(kind="als", obj={"secret": 1})
+    assert not Path(settings.MEDIA_ROOT, name).exists()
+    assert Path(settings.ARTIFACTS_ROOT, name).exists()
+    for url in (f"{settings.MEDIA_URL}{name}", f"/{name}", f"/not-served/{name}"):
+        assert client.get(url).status_code == 404
