@@ -127,8 +127,9 @@ def fit(
         net.train()
         shuffled = rng.permutation(len(u))
         total = 0.0
-        for start in range(0, len(u), params.batch_size):
-            batch = shuffled[start : start + params.batch_size]
+        batch_size = _batch_size(params.batch_size, len(u))
+        for start in range(0, len(u), batch_size):
+            batch = shuffled[start : start + batch_size]
             tu, ti = (torch.as_tensor(a[batch], device=device) for a in (u, i))
             ty = torch.as_tensor(y[batch], device=device)
             optimizer.zero_grad()
@@ -151,6 +152,12 @@ def fit(
     if best is not None:
         net.load_state_dict(best)
     return MfModel(net.cpu().eval(), params, explicit, history)
+
+
+def _batch_size(largest: int, rows: int, *, min_batches: int = 16) -> int:
+    """`largest`, or less on small data: an epoch of one or two steps barely moves the model
+    (a few thousand ratings would otherwise get 30 optimiser steps in all)."""
+    return max(1, min(largest, max(64, -(-rows // min_batches))))
 
 
 @torch.no_grad()

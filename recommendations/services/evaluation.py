@@ -7,11 +7,13 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-from recommendations.ml import als, popularity
-from recommendations.ml.data import IdIndex, aggregate, split_by_time
+from recommendations.ml import als, mf, popularity
+from recommendations.ml.data import IdIndex, aggregate, holdout_mask, split_by_time
 from recommendations.ml.evaluate import ranking_metrics
-from recommendations.models import Interaction, OrderLine
-from recommendations.services.training import NoTrainingData, current_als_params
+from recommendations.models import Interaction, ModelRun, OrderLine
+from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
+from recommendations.services.swipe import fit_and_score
+from recommendations.services.training import NoTrainingData, current_als_params, served_run
 
 SPLITS = ("temporal", "random")
 
@@ -57,10 +59,12 @@ def evaluate_models(
     seed: int = 0,
     days: float | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Metrics per model ("als", "popularity") on the held-out part of the chosen split.
+    """Metrics per model ("als", "popularity"; "mf" and "ratings" where there are swipes or
+    ratings) on the held-out part of the chosen split.
 
     temporal: the last `days` (or the last `test_fraction` of the time span) are held out, and
     only items a user had not had before count. random: `test_fraction` of each user's items.
+    The swipe models are scored on held-out swipes (or ratings) cut the same way.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}")
@@ -104,4 +108,64 @@ def evaluate_models(
     return {
         "als": ranking_metrics(top, test, k=k),
         "popularity": ranking_metrics(popular, test, k=k),
+        **evaluate_swipe_models(split=split, test_fraction=test_fraction, seed=seed, days=days),
     }
+
+
+def _timed_swipes(*, ratings: bool) -> npt.NDArray[np.float64]:
+    """(user id, item id, target, time) of likes (1) and dislikes (0), or of rated events."""
+    if ratings:
+        return fetch_array(
+            "SELECT user_id, item_id, value, occurred_at FROM recommendations_interaction "
+            "WHERE value IS NOT NULL",
+            types=(INT, INT, FLOAT, TIME),
+        )
+    return fetch_array(
+        "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END, occurred_at "
+        "FROM recommendations_interaction WHERE kind IN (%s, %s)",
+        [Interaction.Kind.LIKE, Interaction.Kind.LIKE, Interaction.Kind.DISLIKE],
+        types=(INT, INT, FLOAT, TIME),
+    )
+
+
+def evaluate_swipe_models(
+    *, split: str, test_fraction: float, seed: int, days: float | None
+) -> dict[str, dict[str, float]]:
+    """The swipe model ("mf": AUC, log-loss, P/R/nDCG@10) and the ratings model ("ratings":
+    MAE/RMSE beside the training mean's), with the served parameters (else the defaults),
+    each where its data has both a training and a held-out part."""
+    out = {}
+    for name, kind, ratings in (
+        ("mf", ModelRun.Kind.MF, False),
+        ("ratings", ModelRun.Kind.RATINGS, True),
+    ):
+        rows = _timed_swipes(ratings=ratings)
+        if len(rows) < 2:
+            continue
+        users, items = (
+            IdIndex.of(rows[:, 0].astype(np.int64)),
+            IdIndex.of(rows[:, 1].astype(np.int64)),
+        )
+        u, i = (
+            users.index_of(rows[:, 0].astype(np.int64)),
+            items.index_of(rows[:, 1].astype(np.int64)),
+        )
+        if split == "temporal":
+            start, end = rows[:, 3].min(), rows[:, 3].max()
+            cutoff = end - days * 86_400 if days else end - (end - start) * test_fraction
+            test = rows[:, 3] >= cutoff
+        else:
+            test = holdout_mask(u, test_fraction=test_fraction, seed=seed)
+        if not test.any() or test.all() or (not ratings and len(np.unique(rows[test, 2])) < 2):
+            continue
+        served = served_run(kind)
+        params = mf.MfParams()
+        if served is not None:
+            known = {f.name for f in dataclasses.fields(mf.MfParams)}
+            params = mf.MfParams(**{k: v for k, v in served.params.items() if k in known})
+        _, out[name] = fit_and_score(
+            u, i, rows[:, 2].astype(np.float32), test,
+            n_users=len(users), n_items=len(items),
+            params=dataclasses.replace(params, seed=seed), explicit=ratings,
+        )  # fmt: skip
+    return out

@@ -95,6 +95,37 @@ def _ranking(model: mf.MfModel, train: tuple, test: tuple, n_items: int, k: int 
     return ranking_metrics(top, truth, k=k)
 
 
+def fit_and_score(
+    u: npt.NDArray[np.int64],
+    i: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float32],
+    test: npt.NDArray[np.bool_],
+    *,
+    n_users: int,
+    n_items: int,
+    params: mf.MfParams,
+    explicit: bool,
+) -> tuple[mf.MfModel, dict[str, float]]:
+    """MF fitted on the rows not in `test`, and its metrics on those in it: AUC, log-loss and
+    P/R/nDCG@10 for swipes; MAE/RMSE beside the training mean's for ratings."""
+    model = mf.fit(
+        u[~test], i[~test], targets[~test], n_users=n_users, n_items=n_items,
+        params=params, explicit=explicit,
+        on_epoch=lambda r: log_step("train_mf_model", "epoch", **r),
+    )  # fmt: skip
+    predicted = mf.predict(model, u[test], i[test])
+    if explicit:
+        return model, mf.rating_metrics(
+            targets[test], predicted, train_mean=float(targets[~test].mean())
+        )
+    return model, {
+        **mf.classification_metrics(targets[test], predicted),
+        **_ranking(
+            model, (u[~test], i[~test], targets[~test]), (u[test], i[test], targets[test]), n_items
+        ),
+    }
+
+
 def train_mf_model(
     *,
     params: mf.MfParams | None = None,
@@ -119,25 +150,10 @@ def train_mf_model(
     metric = "rmse" if ratings else MF_GATE_METRIC
 
     def scored(fit_params: mf.MfParams, test: np.ndarray) -> tuple[mf.MfModel, dict]:
-        model = mf.fit(
-            u[~test], i[~test], swipes.targets[~test], n_users=len(users), n_items=len(items),
-            params=fit_params, explicit=ratings,
-            on_epoch=lambda r: log_step("train_mf_model", "epoch", **r),
+        return fit_and_score(
+            u, i, swipes.targets, test,
+            n_users=len(users), n_items=len(items), params=fit_params, explicit=ratings,
         )  # fmt: skip
-        predicted = mf.predict(model, u[test], i[test])
-        if ratings:
-            return model, mf.rating_metrics(
-                swipes.targets[test], predicted, train_mean=float(swipes.targets[~test].mean())
-            )
-        return model, {
-            **mf.classification_metrics(swipes.targets[test], predicted),
-            **_ranking(
-                model,
-                (u[~test], i[~test], swipes.targets[~test]),
-                (u[test], i[test], swipes.targets[test]),
-                len(items),
-            ),
-        }
 
     def work(run: ModelRun) -> None:
         test = holdout_mask(u, test_fraction=test_fraction, seed=params.seed)

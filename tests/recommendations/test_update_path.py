@@ -466,3 +466,40 @@ def test_no_url_serves_an_artifact_in_local_settings(client, settings):
     assert Path(settings.ARTIFACTS_ROOT, name).exists()
     for url in (f"{settings.MEDIA_URL}{name}", f"/{name}", f"/not-served/{name}"):
         assert client.get(url).status_code == 404
+
+
+# ---- evaluate compares every model -----------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("split", ["temporal", "random"])
+def test_evaluate_scores_als_mf_and_ratings_beside_their_baselines(split):
+    demo = generate_demo_data(spec=SPEC)
+    rng = np.random.default_rng(1)
+    rated = []
+    rated_items = np.concatenate(  # ten of each taste group, twenty ratings per rater
+        [sorted(demo.items_of_group(group))[:10] for group in range(SPEC.groups)]
+    )
+    for row in range(0, SPEC.users, 3):  # ratings that follow the planted taste groups
+        user_id = int(demo.user_ids[row])
+        own = demo.items_of_group(demo.group_of_user(user_id))
+        for item_id in rng.choice(rated_items, 20, replace=False).tolist():
+            rating = (4.5 if item_id in own else 1.5) + rng.normal(0, 0.3)
+            rated.append(
+                Interaction(
+                    user_id=user_id,
+                    item_id=item_id,
+                    kind="view",
+                    value=rating,
+                    occurred_at=timezone.now() - timezone.timedelta(days=int(rng.integers(60))),
+                )
+            )
+    Interaction.objects.bulk_create(rated)
+    out = StringIO()
+    call_command("evaluate", "--split", split, "--json", stdout=out)
+    results = json.loads(out.getvalue())
+    assert set(results) == {"als", "popularity", "mf", "ratings"}
+    assert results["als"]["ndcg@10"] > 1.5 * results["popularity"]["ndcg@10"]
+    assert results["mf"]["auc"] > 0.85
+    assert {"log_loss", "ndcg@10"} <= set(results["mf"])
+    assert results["ratings"]["mae"] < 0.7 * results["ratings"]["baseline_mae"]

@@ -8,7 +8,10 @@ from recommendations.services.training import NoTrainingData
 
 
 class Command(JobCommand):
-    help = "Train each model on one part of the data and score it, beside popularity, on the rest."
+    help = (
+        "Train each model (ALS, MF on swipes, MF on ratings) on one part of the data and score "
+        "it, beside its baseline, on the rest."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--split", choices=SPLITS, default="temporal")
@@ -32,7 +35,5 @@ class Command(JobCommand):
         if options["json"]:
             self.stdout.write(json.dumps(results, indent=2))
             return
-        metrics = list(next(iter(results.values())))
-        self.stdout.write(f"{'model':<12}" + "".join(f"{m:>14}" for m in metrics))
         for model, values in results.items():
-            self.stdout.write(f"{model:<12}" + "".join(f"{values[m]:>14.4f}" for m in metrics))
+            self.stdout.write(f"{model:<12}" + "  ".join(f"{m} {v:.4f}" for m, v in values.items()))
