@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -16,6 +17,13 @@ class User(AbstractUser):
         default=False,
         help_text="A shop backend that may push events and orders for any user.",
     )
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            # Names are stored NFKC-normalised (Django's normalize_username): with this, "Ann",
+            # "ann" and its fullwidth look-alike are one name, also under concurrent registrations.
+            models.UniqueConstraint(Lower("username"), name="username_unique_ignoring_case"),
+        ]
 
     def __str__(self) -> str:
         return self.username

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "storages",
     "corsheaders",
+    "axes",
     "accounts",
     "catalog",
     "recommendations",
@@ -42,7 +43,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+
+# How many reverse proxies of ours stand in front (nginx in docker-compose: 1). Client
+# addresses come from REMOTE_ADDR unless this says so; a client's own X-Forwarded-For is
+# never trusted (config/clientip.py, DRF's NUM_PROXIES, axes).
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+
+# Failed logins (API token and admin alike) lock out the account and the address for a while.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out"
+AXES_USERNAME_CALLABLE = "accounts.services.login_key"
+AXES_VERBOSE = False
 
 # Browsers on these origins may call the API (comma-separated, e.g. https://shop.example).
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -170,6 +191,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "config.schema.PicksAutoSchema",
     # JSON bodies only; the item endpoints also take multipart (images) and declare it.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "NUM_PROXIES": TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_CLASSES": [
         "config.throttling.AnonRateThrottle",
         "config.throttling.UserRateThrottle",
