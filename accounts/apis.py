@@ -30,7 +30,7 @@ class UserRegisterApi(APIView):
 
         username = StrictRegexField(r"^[\w.@+-]{3,150}$")
         password = StrictCharField(write_only=True, max_length=128)
-        email = StrictEmailField(required=False, default="")
+        email = StrictEmailField(required=False, default="", max_length=254)
 
     @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer})
     def post(self, request: Request) -> Response:

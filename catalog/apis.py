@@ -2,7 +2,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from catalog.selectors import category_list, item_list
 from catalog.services import item_create, item_update
 from catalog.validators import validate_item_image
 from config.fields import StrictCharField, StrictDecimalField
+from config.parsers import JSONParser
 from config.query import reject_blank, reject_repeated
 
 
@@ -43,6 +44,31 @@ class ItemOutputSerializer(serializers.Serializer):
         return item.image.url if item.image else None
 
 
+MAX_ATTRIBUTE_DEPTH = 4
+
+
+def validate_attributes(value: dict, depth: int = 0) -> None:
+    """Free attributes as PostgreSQL's jsonb and every client can take them: no NUL, no lone
+    surrogate (in keys or values), not nested deeper than MAX_ATTRIBUTE_DEPTH."""
+    if depth > MAX_ATTRIBUTE_DEPTH:
+        raise serializers.ValidationError(f"Nested deeper than {MAX_ATTRIBUTE_DEPTH} levels.")
+    children = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, child in children:
+        for text in (key, child):
+            if isinstance(text, str) and ("\x00" in text or not _encodable(text)):
+                raise serializers.ValidationError("Text with a NUL or a lone surrogate.")
+        if isinstance(child, dict | list):
+            validate_attributes(child, depth + 1)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class ItemWriteSerializer(serializers.Serializer):
     sku = StrictCharField(max_length=64)
     title = StrictCharField(max_length=300)
@@ -56,7 +82,7 @@ class ItemWriteSerializer(serializers.Serializer):
     sizes = serializers.ListField(
         child=StrictCharField(max_length=20), required=False, max_length=50
     )
-    attributes = serializers.DictField(required=False)
+    attributes = serializers.DictField(required=False, validators=[validate_attributes])
     image = serializers.ImageField(required=False, validators=[validate_item_image])
     # An HTML form leaves out an unticked box: a new item is active unless it says otherwise.
     is_active = serializers.BooleanField(required=False, default=True)

@@ -4,6 +4,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Refused before any view: a body or query over Django's limits, a Host not allowed."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
+    return defaults.bad_request(request, exception)
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -8,6 +8,7 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.tokens import PicksAccessToken, PicksRefreshToken
 from config.clientip import client_ip
 from tests.factories import UserFactory
 
@@ -135,3 +136,110 @@ def test_case_and_width_variants_of_one_name_register_once_even_concurrently():
         thread.join()
     assert sorted(codes) == [201] + [400] * (len(names) - 1)
     assert User.objects.filter(username__iexact="mira").count() == 1
+
+
+# ---- input that used to give 500 -------------------------------------------------------
+
+DEEP = "[" * 1000 + "]" * 1000
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/auth/register/", "/api/auth/token/", "/api/auth/token/refresh/", "/api/items/"],
+)
+def test_json_nested_a_thousand_deep_is_a_400(api, service_client, path):
+    client = service_client if path == "/api/items/" else api
+    answer = client.post(path, data=DEEP, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.json()["code"]
+
+
+def test_deep_json_of_events_is_a_400(user_client):
+    answer = user_client.post("/api/interactions/", data=DEEP, content_type="application/json")
+    assert answer.status_code == 400
+
+
+def test_an_overlong_email_is_a_400_naming_the_field(api):
+    answer = api.post(
+        "/api/auth/register/",
+        {"username": "longmail", "password": PASSWORD, "email": "a" * 300 + "@example.com"},
+    )
+    assert answer.status_code == 400
+    assert "email" in answer.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    ['{"a\\u0000b": 1}', '{"a": "x\\u0000"}', '{"\\ud800": 1}', '{"a": ["\\udfff"]}',
+     '{"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}'],
+)  # fmt: skip
+def test_item_attributes_with_nul_surrogates_or_deep_nesting_are_a_400(service_client, attributes):
+    body = f'{{"sku": "AT-1", "title": "T", "price": "1.00", "attributes": {attributes}}}'
+    answer = service_client.post("/api/items/", data=body, content_type="application/json")
+    assert answer.status_code == 400, answer.content
+    assert "attributes" in answer.json()["errors"]
+
+
+@pytest.mark.parametrize("claim", ["abc", None, -3, 0, True, "12abc", 1.5])
+def test_a_validly_signed_token_naming_no_user_is_a_401(claim):
+    token = PicksAccessToken()
+    token["user_id"] = claim
+    refresh = PicksRefreshToken()
+    refresh["user_id"] = claim
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for path in ("/api/auth/me/", "/api/recommendations/top-buys/", "/api/recommendations/deck/"):
+        answer = client.get(path)
+        assert answer.status_code == 401, (path, answer.content)
+    refreshed = APIClient().post("/api/auth/token/refresh/", {"refresh": str(refresh)})
+    assert refreshed.status_code == 401
+
+
+def test_a_body_over_the_limit_is_a_400_json(user_client):
+    huge = '{"item": 1, "kind": "like", "pad": "' + "x" * (10 * 2**20) + '"}'
+    answer = user_client.post("/api/interactions/", data=huge, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "bad_request"
+
+
+def test_more_than_a_thousand_query_fields_is_a_400_json(api):
+    query = "&".join(f"f{n}=1" for n in range(1500))
+    answer = api.get(f"/api/recommendations/trending/?{query}")
+    assert answer.status_code == 400
+    assert answer["Content-Type"] == "application/json"
+
+
+def test_a_host_not_allowed_is_a_400_json(api, settings):
+    settings.ALLOWED_HOSTS = ["picks.example"]
+    answer = api.get("/api/health/", HTTP_HOST="evil.example")
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "bad_request"
+
+
+# ---- roles come from the database at refresh ------------------------------------------------
+
+
+def test_a_demoted_service_account_loses_the_role_at_its_next_refresh(api):
+    service = UserFactory(is_service=True)
+    shopper = UserFactory()
+    refresh = PicksRefreshToken.for_user(service)
+    service.is_service = False
+    service.save()
+    access = api.post("/api/auth/token/refresh/", {"refresh": str(refresh)}).json()["access"]
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    answer = api.get(f"/api/recommendations/top-buys/?user_id={shopper.pk}")
+    assert answer.status_code == 403
+    assert api.get("/api/auth/me/").json()["is_service"] is False
+
+
+def test_a_deactivated_account_cannot_refresh_even_with_redis_down(api, settings, closed_redis_url):
+    user = UserFactory()
+    refresh = PicksRefreshToken.for_user(user)
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "LOCATION": closed_redis_url},
+    }
+    user.is_active = False
+    user.save()  # the Redis mark fails: Redis is down
+    answer = api.post("/api/auth/token/refresh/", {"refresh": str(refresh)})
+    assert answer.status_code == 401
