@@ -4,6 +4,7 @@ DRF turns a JSON number into a string (`"username": 12` becomes "12") and an int
 UUID; the schema promises strings, so the API refuses anything else.
 """
 
+import math
 import re
 
 from rest_framework import serializers
@@ -42,11 +43,13 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictFloatField(serializers.FloatField):
-    """A JSON number (not "1.5", not false)."""
+    """A finite JSON number (not "1.5", not false, not NaN)."""
 
     def to_internal_value(self, data: object) -> float:
         if isinstance(data, bool) or not isinstance(data, int | float):
             raise serializers.ValidationError("Give a number.", code="invalid")
+        if isinstance(data, float) and not math.isfinite(data):
+            raise serializers.ValidationError("Give a finite number.", code="invalid")
         return super().to_internal_value(data)
 
 

@@ -1,8 +1,12 @@
 """Hostile and faulty clients: forged addresses, brute force, role changes, absurd input."""
 
+import gzip
 import threading
+import tracemalloc
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import RequestFactory
 from rest_framework.test import APIClient
@@ -10,6 +14,8 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.tokens import PicksAccessToken, PicksRefreshToken
 from config.clientip import client_ip
+from recommendations.models import Interaction, ModelRun, Order
+from recommendations.services.training import record_run
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -243,3 +249,88 @@ def test_a_deactivated_account_cannot_refresh_even_with_redis_down(api, settings
     user.save()  # the Redis mark fails: Redis is down
     answer = api.post("/api/auth/token/refresh/", {"refresh": str(refresh)})
     assert answer.status_code == 401
+
+
+# ---- imports keep good rows, refuse out-of-range values, bound memory, take a BOM --------
+
+ORDER_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+
+
+def _import(command: str, path) -> str:
+    out = StringIO()
+    call_command(command, str(path), stdout=out)
+    return out.getvalue()
+
+
+def test_an_out_of_range_quantity_is_reported_and_its_chunk_kept(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        ORDER_HEADER
+        + "1,A,ok,2,2024-05-01 10:00:00,1.00,17850,UK\n"
+        + "2,A,huge,99999999999,2024-05-01 10:00:00,1.00,17850,UK\n"
+        + "3,B,ok,-1,2024-05-01 10:00:00,1.00,17850,UK\n"
+    )
+    report = _import("import_orders", path)
+    assert "line 3:" in report
+    assert "Quantity" in report
+    assert sorted(Order.objects.values_list("invoice_no", flat=True)) == ["1", "3"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e308", "-Infinity"])
+def test_interaction_values_that_are_not_finite_or_in_range_are_refused(tmp_path, value):
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user,item,event,timestamp,value\n"
+        "u1,A,view,2024-05-01T10:00:00Z,4\n"
+        f"u1,B,view,2024-05-01T10:00:00Z,{value}\n"
+    )
+    report = _import("import_interactions", path)
+    assert "line 3:" in report
+    assert list(Interaction.objects.values_list("value", flat=True)) == [4.0]
+
+
+def test_a_huge_line_in_a_gzip_file_is_reported_with_memory_bounded(tmp_path):
+    path = tmp_path / "orders.csv.gz"
+    with gzip.open(path, "wt") as out:
+        out.write(ORDER_HEADER)
+        out.write("1,A,ok,2,2024-05-01 10:00:00,1.00,17850,UK\n")
+        out.write("2,A," + "x" * 30_000_000 + ",2,2024-05-01 10:00:00,1.00,17850,UK\n")
+        out.write("3,B,ok,1,2024-05-01 10:00:00,1.00,17850,UK\n")
+    tracemalloc.start()
+    try:
+        report = _import("import_orders", path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "line 3: line too long" in report
+    assert sorted(Order.objects.values_list("invoice_no", flat=True)) == ["1", "3"]
+    assert peak < 10 * 2**20, peak  # the 30 MB line was never held whole
+
+
+def test_a_file_with_a_byte_order_mark_imports(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        "\ufeff".encode() + (ORDER_HEADER + "1,A,ok,2,2024-05-01 10:00:00,1.00,17850,UK\n").encode()
+    )
+    _import("import_orders", path)
+    assert Order.objects.count() == 1
+
+
+def test_a_run_whose_work_or_save_fails_is_marked_failed_never_left_running():
+    def nan_metrics(run: ModelRun) -> None:
+        run.metrics = {"mae": float("nan"), "rmse": float("inf")}
+
+    saved = record_run(ModelRun.objects.create(kind=ModelRun.Kind.RATINGS), nan_metrics)
+    saved.refresh_from_db()
+    assert saved.status == ModelRun.Status.SUCCEEDED
+    assert (saved.metrics["mae"], saved.metrics["rmse"]) == (None, None)
+
+    def crash(run: ModelRun) -> None:
+        raise RuntimeError("out of memory")
+
+    run = ModelRun.objects.create(kind=ModelRun.Kind.MF)
+    with pytest.raises(RuntimeError):
+        record_run(run, crash)
+    run.refresh_from_db()
+    assert run.status == ModelRun.Status.FAILED
+    assert "out of memory" in run.decision

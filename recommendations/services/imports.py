@@ -8,6 +8,7 @@ and reported with their line number; good rows are kept.
 import csv
 import gzip
 import io
+import math
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -37,6 +38,10 @@ ORDER_COLUMNS = (
 )
 INTERACTION_COLUMNS = ("user", "item", "event", "timestamp")
 MAX_FIELD_CHARS = 10_000
+# The ranges the API takes too: a row beyond them is reported, never sent to the database
+# (one out-of-range value would roll back its whole chunk).
+MAX_QUANTITY = 100_000
+MAX_VALUE = 1e6
 REPORTED_BAD_ROWS = 50
 INTERACTION_NAMESPACE = uuid.UUID("6f1c3a52-1f5e-4c59-9a55-2f8f1c0e7d11")
 
@@ -69,8 +74,24 @@ def _open_text(path: Path) -> io.TextIOBase:
     magic = raw.read(2)
     raw.seek(0)
     stream = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
-    # Undecodable bytes become U+FFFD so that the row is reported instead of the file dying.
-    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    # Undecodable bytes become U+FFFD so that the row is reported instead of the file dying;
+    # a byte-order mark (Excel's "CSV UTF-8") is dropped.
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _bounded_lines(text: io.TextIOBase, *, limit: int) -> Iterator[str | None]:
+    """The file's lines, each read with at most `limit` characters in memory: a longer line
+    comes out as None (the rest of it is read and dropped in pieces)."""
+    while True:
+        line = text.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith("\n"):
+            yield line
+            continue
+        while line and not line.endswith("\n"):
+            line = text.readline(limit)
+        yield None
 
 
 def _parse_line(line: str) -> list[str]:
@@ -85,7 +106,7 @@ def _rows(path: Path, columns: tuple[str, ...], report: ImportReport) -> Iterato
     csv.field_size_limit(MAX_FIELD_CHARS * 10)
     with _open_text(path) as text:
         try:
-            first = text.readline()
+            first = text.readline(MAX_FIELD_CHARS * 10)
             header = _parse_line(first) if first.strip() else []
         except (EOFError, OSError, zlib.error, csv.Error) as exc:
             raise ImportFileError(f"{path.name}: cannot read the header ({exc})") from exc
@@ -97,11 +118,13 @@ def _rows(path: Path, columns: tuple[str, ...], report: ImportReport) -> Iterato
             )
         line = 1
         try:
-            for line, raw in enumerate(text, start=2):
-                if not raw.strip():
-                    continue
-                if len(raw) > MAX_FIELD_CHARS * len(header):
+            for line, raw in enumerate(
+                _bounded_lines(text, limit=MAX_FIELD_CHARS * len(header)), start=2
+            ):
+                if raw is None:
                     report.bad(line, "line too long")
+                    continue
+                if not raw.strip():
                     continue
                 try:
                     values = _parse_line(raw)
@@ -183,6 +206,8 @@ def _parse_order_row(row: dict) -> _OrderRow:
         quantity = int(row["Quantity"])
     except ValueError as exc:
         raise BadRow(f"bad Quantity {row['Quantity']!r}") from exc
+    if abs(quantity) > MAX_QUANTITY:
+        raise BadRow(f"Quantity {quantity} beyond +-{MAX_QUANTITY}")
     try:
         unit_price = Decimal(row["UnitPrice"].strip()).quantize(Decimal("0.01"))
     except InvalidOperation as exc:
@@ -339,6 +364,8 @@ def _parse_interaction_row(row: dict) -> tuple[str, str, str, datetime, float | 
         value = float(raw_value) if raw_value else None
     except ValueError as exc:
         raise BadRow(f"bad value {raw_value!r}") from exc
+    if value is not None and not (math.isfinite(value) and abs(value) <= MAX_VALUE):
+        raise BadRow(f"value {raw_value!r} is not a finite number within +-{MAX_VALUE:g}")
     raw_id = (row.get("event_id") or "").strip()
     try:
         # Without an event id the row's content is its identity, so a rerun stores nothing new.

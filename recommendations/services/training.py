@@ -1,6 +1,7 @@
 """Training jobs: ALS (with random-search tuning), FP-Growth rules; each recorded as a ModelRun."""
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -65,20 +66,39 @@ def load_scores() -> ScoreTable:
 
 
 def record_run(run: ModelRun, work: Callable[[ModelRun], None]) -> ModelRun:
-    """Run `work` on a recorded run; a failure is recorded too, then raised."""
+    """Run `work` on a recorded run; a failure is recorded too, then raised. A run never stays
+    "running": whatever `work` or the save of its results raises marks it failed."""
     started = time.perf_counter()
     try:
         work(run)
-    except Exception as exc:
-        run.status, run.decision = ModelRun.Status.FAILED, f"failed: {exc}"[:255]
+        run.status = ModelRun.Status.SUCCEEDED
         run.finished_at = timezone.now()
+        run.metrics = _json_safe(
+            {**run.metrics, "duration_seconds": round(time.perf_counter() - started, 3)}
+        )
+        run.trials = _json_safe(run.trials)
         run.save()
+    except BaseException as exc:
+        ModelRun.objects.filter(pk=run.pk).update(
+            status=ModelRun.Status.FAILED,
+            decision=f"failed: {exc!r}"[:255],
+            finished_at=timezone.now(),
+            published=False,
+        )
+        run.refresh_from_db()
         raise
-    run.status = ModelRun.Status.SUCCEEDED
-    run.finished_at = timezone.now()
-    run.metrics = {**run.metrics, "duration_seconds": round(time.perf_counter() - started, 3)}
-    run.save()
     return run
+
+
+def _json_safe(value: object) -> object:
+    """Metrics as JSON can store them: a NaN or infinite number becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 # ---- ALS ---------------------------------------------------------------------------------
