@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import UsernameTaken, register_user
-from config.fields import StrictCharField, StrictEmailField, StrictRegexField
+from config.fields import NoUnknownFields, StrictCharField, StrictEmailField, StrictRegexField
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -24,7 +24,7 @@ class UserRegisterApi(APIView):
     permission_classes = [AllowAny]
     throttle_scope = "auth"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(NoUnknownFields, serializers.Serializer):
         class Meta:
             ref_name = "Registration"
 

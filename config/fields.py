@@ -64,3 +64,15 @@ class StrictDecimalField(_OnlyStrings, serializers.DecimalField):
         if isinstance(data, str) and not self.plain.fullmatch(data):
             raise serializers.ValidationError("Give a number like 12.50.", code="invalid")
         return super().to_internal_value(data)
+
+
+class NoUnknownFields:
+    """A serializer that refuses keys it does not define (a misspelt `user_id` for `user`
+    would otherwise be dropped and the event stored under the sender)."""
+
+    def to_internal_value(self, data: object) -> object:
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)

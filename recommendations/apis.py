@@ -15,6 +15,7 @@ from accounts.models import User
 from accounts.permissions import IsStaffOrService, acts_for_others
 from catalog.models import Item
 from config.fields import (
+    NoUnknownFields,
     StrictCharField,
     StrictDecimalField,
     StrictFloatField,
@@ -64,7 +65,7 @@ def _refused(errors: list[dict]) -> Response:
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
-class EventSerializer(serializers.Serializer):
+class EventSerializer(NoUnknownFields, serializers.Serializer):
     event_id = StrictUUIDField(required=False, allow_null=True)
     item = StrictIntegerField(min_value=1)
     kind = serializers.ChoiceField(choices=Interaction.Kind.choices)
@@ -92,7 +93,11 @@ class InteractionCreateApi(APIView):
         class Meta:
             ref_name = "InteractionsStored"
 
-        accepted = serializers.IntegerField()
+        accepted = serializers.IntegerField(help_text="events stored by this request")
+        duplicates = serializers.ListField(
+            child=serializers.IntegerField(),
+            help_text="indices of events whose event_id this user had sent before (not stored)",
+        )
 
     @extend_schema(
         request=EventSerializer(many=True),
@@ -123,8 +128,11 @@ class InteractionCreateApi(APIView):
             )
             for entry in entries
         ]
-        accepted = log_interactions(events=events)
-        return Response({"accepted": accepted}, status=status.HTTP_201_CREATED)
+        logged = log_interactions(events=events)
+        return Response(
+            {"accepted": logged.stored, "duplicates": logged.duplicates},
+            status=status.HTTP_201_CREATED,
+        )
 
     def _reference_errors(self, request: Request, entries: list[dict]) -> list[dict]:
         others = {e["user"] for e in entries if e.get("user") not in (None, request.user.pk)}
@@ -147,11 +155,11 @@ class OrderCreateApi(APIView):
     permission_classes = [IsStaffOrService]
     throttle_scope = "events"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(NoUnknownFields, serializers.Serializer):
         class Meta:
             ref_name = "OrderInput"
 
-        class LineSerializer(serializers.Serializer):
+        class LineSerializer(NoUnknownFields, serializers.Serializer):
             class Meta:
                 ref_name = "OrderLine"
 

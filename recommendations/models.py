@@ -16,7 +16,8 @@ class Interaction(models.Model):
 
     SWIPES = (Kind.LIKE, Kind.DISLIKE)
 
-    event_id = models.UUIDField(null=True, blank=True, unique=True)
+    # The client's id of the event, unique per user: one user's id never drops another's event.
+    event_id = models.UUIDField(null=True, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     item = models.ForeignKey(Item, on_delete=models.CASCADE)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -29,6 +30,9 @@ class Interaction(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "kind"])]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event_id"], name="event_id_unique_per_user"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.kind} {self.item_id}"

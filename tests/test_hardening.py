@@ -3,6 +3,7 @@
 import gzip
 import threading
 import tracemalloc
+import uuid
 from io import StringIO
 
 import pytest
@@ -16,7 +17,8 @@ from accounts.tokens import PicksAccessToken, PicksRefreshToken
 from config.clientip import client_ip
 from recommendations.models import Interaction, ModelRun, Order
 from recommendations.services.training import record_run
-from tests.factories import UserFactory
+from tests.conftest import client_for
+from tests.factories import ItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"
@@ -334,3 +336,45 @@ def test_a_run_whose_work_or_save_fails_is_marked_failed_never_left_running():
     run.refresh_from_db()
     assert run.status == ModelRun.Status.FAILED
     assert "out of memory" in run.decision
+
+
+# ---- event ids belong to their user; unknown fields are refused -------------------------
+
+
+def test_an_event_id_is_the_senders_own_and_duplicates_are_reported():
+    item, first, second = ItemFactory(), UserFactory(), UserFactory()
+    shared = str(uuid.uuid4())
+    event = {"item": item.pk, "kind": "like", "event_id": shared}
+    one = client_for(first).post("/api/interactions/", event)
+    other = client_for(second).post("/api/interactions/", event)
+    assert one.json() == {"accepted": 1, "duplicates": []}
+    assert other.json() == {"accepted": 1, "duplicates": []}  # not dropped as the first's
+    again = client_for(first).post("/api/interactions/", [event, {**event, "kind": "view"}])
+    assert again.json() == {"accepted": 0, "duplicates": [0, 1]}
+    fresh = str(uuid.uuid4())
+    twice = [{**event, "event_id": fresh}, {**event, "event_id": fresh}]
+    assert client_for(first).post("/api/interactions/", twice).json() == {
+        "accepted": 1,
+        "duplicates": [1],
+    }
+    assert Interaction.objects.filter(event_id=shared).count() == 2
+
+
+def test_an_unknown_field_is_refused_not_dropped(service_client):
+    item, shopper = ItemFactory(sku="U1"), UserFactory()
+    answer = service_client.post(
+        "/api/interactions/", {"item": item.pk, "kind": "like", "user_id": shopper.pk}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"] == [
+        {"index": 0, "field": "user_id", "message": "Unknown field."}
+    ]
+    order = service_client.post(
+        "/api/orders/",
+        {"invoice_no": "U-1", "ordered_at": "2024-05-01T10:00:00Z", "customer_id": shopper.pk,
+         "lines": [{"sku": "U1", "quantity": 1, "unit_price": "1.00"}]},
+    )  # fmt: skip
+    assert order.status_code == 400
+    assert "customer_id" in order.json()["errors"]
+    assert not Interaction.objects.exists()
+    assert not Order.objects.exists()

@@ -30,24 +30,41 @@ class EventIn:
     event_id: UUID | None = None
 
 
-def log_interactions(*, events: list[EventIn]) -> int:
-    """Store the events (an event id seen before is skipped); how many were sent comes back."""
-    rows = [
-        Interaction(
-            user_id=e.user_id,
-            item_id=e.item_id,
-            kind=e.kind,
-            occurred_at=e.occurred_at,
-            value=e.value,
-            event_id=e.event_id,
+@dataclass(frozen=True)
+class Logged:
+    stored: int
+    duplicates: list[int]  # indices of events whose id that user had sent before (or twice)
+
+
+def log_interactions(*, events: list[EventIn]) -> Logged:
+    """Store the events; an event id is the sending user's own, and one the user sent before
+    (or twice in this list) is stored once and reported as a duplicate."""
+    ids = {(e.user_id, e.event_id) for e in events if e.event_id is not None}
+    known: set[tuple[int, UUID]] = set()
+    if ids:
+        known = set(
+            Interaction.objects.filter(
+                user_id__in={u for u, _ in ids}, event_id__in={i for _, i in ids}
+            ).values_list("user_id", "event_id")
         )
-        for e in events
-    ]
+    rows, duplicates = [], []
+    for index, e in enumerate(events):
+        key = (e.user_id, e.event_id)
+        if e.event_id is not None and key in known:
+            duplicates.append(index)
+            continue
+        known.add(key)
+        rows.append(
+            Interaction(
+                user_id=e.user_id, item_id=e.item_id, kind=e.kind,
+                occurred_at=e.occurred_at, value=e.value, event_id=e.event_id,
+            )
+        )  # fmt: skip
     with transaction.atomic():
-        # ON CONFLICT DO NOTHING on the unique event_id: concurrent duplicates store once.
+        # ON CONFLICT DO NOTHING on (user, event_id): a concurrent duplicate is stored once.
         Interaction.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
         transaction.on_commit(lambda: remember_seen(events=events))
-    return len(rows)
+    return Logged(len(rows), duplicates)
 
 
 def remember_seen(*, events: list[EventIn]) -> None:

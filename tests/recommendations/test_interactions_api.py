@@ -26,7 +26,7 @@ def test_a_batch_of_events_is_stored_whole(user_client):
     payload = [{"item": i.id, "kind": k} for i, k in zip(items, kinds, strict=True)]
     response = user_client.post("/api/interactions/", payload)
     assert response.status_code == 201
-    assert response.json() == {"accepted": 3}
+    assert response.json() == {"accepted": 3, "duplicates": []}
     assert sorted(Interaction.objects.values_list("kind", flat=True)) == sorted(kinds)
 
 
