@@ -1,10 +1,14 @@
 """Hostile and faulty clients: forged addresses, brute force, role changes, absurd input."""
 
 import gzip
+import os
+import subprocess
+import sys
 import threading
 import tracemalloc
 import uuid
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -378,3 +382,27 @@ def test_an_unknown_field_is_refused_not_dropped(service_client):
     assert "customer_id" in order.json()["errors"]
     assert not Interaction.objects.exists()
     assert not Order.objects.exists()
+
+
+# ---- caching headers, start-up keys ----------------------------------------------------------
+
+
+def test_public_lists_vary_by_token_and_private_answers_are_never_stored(user_client, api):
+    guest = api.get("/api/recommendations/trending/")
+    assert "Authorization" in guest["Vary"]
+    me = user_client.get("/api/auth/me/")
+    assert me["Cache-Control"] == "private, no-store"
+    assert "Authorization" in me["Vary"]
+
+
+@pytest.mark.parametrize("key", ["x", "change-me", "a" * 60, "short-but-random-Qx81"])
+def test_production_refuses_a_short_or_known_secret_key(key):
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
+             "SECRET_KEY": key, "ALLOWED_HOSTS": "picks.example"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "SECRET_KEY must be at least 50 characters" in done.stderr
