@@ -19,11 +19,15 @@ def item_create(*, image: UploadedFile | None = None, **fields: Any) -> Item:
 
 @transaction.atomic
 def item_update(*, item: Item, image: UploadedFile | None = None, **fields: Any) -> Item:
-    """Change the given fields of an item."""
+    """Change the given fields of an item; a replaced image leaves storage once it commits."""
     for name, value in fields.items():
         setattr(item, name, value)
+    replaced = item.image.name if image is not None and item.image else None
     if image is not None:
         item.image = image
     item.full_clean()
     item.save()
+    if replaced and replaced != item.image.name:
+        storage = item.image.storage
+        transaction.on_commit(lambda: storage.delete(replaced))
     return item

@@ -1,6 +1,7 @@
 """Hostile and faulty clients: forged addresses, brute force, role changes, absurd input."""
 
 import gzip
+import io
 import os
 import subprocess
 import sys
@@ -11,13 +12,17 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 from django.test import RequestFactory
+from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tokens import PicksAccessToken, PicksRefreshToken
+from catalog.models import Item
 from config.clientip import client_ip
 from recommendations.models import Interaction, ModelRun, Order
 from recommendations.services.training import record_run
@@ -406,3 +411,49 @@ def test_production_refuses_a_short_or_known_secret_key(key):
     )  # fmt: skip
     assert done.returncode != 0
     assert "SECRET_KEY must be at least 50 characters" in done.stderr
+
+
+# ---- images: a pixel cap, and a replaced image leaves storage ------------------------------------
+
+
+def test_a_small_file_of_a_huge_picture_is_refused(service_client, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    buffer = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(buffer, format="PNG")  # 144 megapixels
+    assert len(buffer.getvalue()) < 200_000
+    upload = SimpleUploadedFile("bomb.png", buffer.getvalue(), content_type="image/png")
+    answer = service_client.post(
+        "/api/items/",
+        {"sku": "BOMB", "title": "Bomb", "price": "1.00", "image": upload},
+        format="multipart",
+    )
+    assert answer.status_code == 400
+    assert "megapixels" in str(answer.json()["errors"]["image"])
+
+
+def test_a_replaced_image_is_deleted_from_storage(
+    service_client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = str(tmp_path)
+
+    def upload(name: str) -> SimpleUploadedFile:
+        buffer = io.BytesIO()
+        Image.new("RGB", (4, 4), "blue").save(buffer, format="PNG")
+        return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+    created = service_client.post(
+        "/api/items/",
+        {"sku": "IMG-R", "title": "T", "price": "1.00", "image": upload("a.png")},
+        format="multipart",
+    )
+    item_id = created.json()["id"]
+    first = Item.objects.get(pk=item_id).image.name
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = service_client.patch(
+            f"/api/items/{item_id}/", {"image": upload("b.png")}, format="multipart"
+        )
+    assert answer.status_code == 200
+    second = Item.objects.get(pk=item_id).image.name
+    assert second != first
+    assert not default_storage.exists(first)
+    assert default_storage.exists(second)

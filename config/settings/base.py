@@ -160,6 +160,7 @@ STORAGES = {
 }
 ARTIFACT_PREFIX = env("ARTIFACT_PREFIX", default="artifacts")
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=25_000_000)
 
 # Batch jobs. Weights turn events into the aggregated score (dislikes and refunds subtract).
 PICKS_EVENT_WEIGHTS = {
