@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer on 127.0.0.1, starting the local ones if they do not.
+# Make sure PostgreSQL and Redis answer on 127.0.0.1, starting the local ones if they do not,
+# and that nginx (the tests run production's reverse proxy) is installed.
 set -euo pipefail
+
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "installing nginx (Debian package) for the reverse-proxy tests"
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -q nginx-light >/dev/null \
+    || { $apt_get update -q >/dev/null && \
+         DEBIAN_FRONTEND=noninteractive $apt_get install -y -q nginx-light >/dev/null; } \
+    || echo "could not install nginx: the proxy tests will be skipped" >&2
+fi
 
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
