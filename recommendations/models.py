@@ -24,9 +24,6 @@ class Interaction(models.Model):
     value = models.FloatField(null=True, blank=True, help_text="an explicit rating, if any")
     occurred_at = models.DateTimeField(help_text="when the client says it happened")
     received_at = models.DateTimeField(auto_now_add=True, help_text="when Picks stored it")
-    # The update_interactions run that folded it into the scores; empty until then. Marked in
-    # the transaction that aggregates it, so a row that commits late is still picked up.
-    aggregated_batch = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "kind"])]
@@ -60,8 +57,6 @@ class OrderLine(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE)
     quantity = models.IntegerField(help_text="negative on a cancellation")
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
-    # As Interaction.aggregated_batch: the run that folded the line into the scores.
-    aggregated_batch = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         constraints = [
@@ -76,8 +71,8 @@ class BatchMetadata(models.Model):
     """An incremental job's run counter and when it last ran."""
 
     job_name = models.CharField(max_length=64, unique=True)
-    # When the last run that found something new ran (informational: rows are picked by their
-    # aggregated_batch mark, never by time).
+    # When the last run that found something new ran (informational: rows are picked from the
+    # pending queues, never by time).
     watermark = models.DateTimeField(null=True, blank=True)
     # Numbers the runs that wrote: each row a run writes carries it (see UserProductInteraction).
     batch = models.BigIntegerField(default=0)
@@ -89,6 +84,33 @@ class BatchMetadata(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_name} @ {self.watermark}"
+
+
+class PendingInteraction(models.Model):
+    """An event not yet folded into the scores. A database trigger adds the row in the
+    transaction that inserts the event, whatever the write path (API, import, bulk COPY), and
+    update_interactions deletes it in the transaction that folds the event in: an event that
+    commits late is still taken, by the next run, exactly once."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="the Interaction's id")
+
+    class Meta:
+        db_table = "picks_pending_interaction"
+
+    def __str__(self) -> str:
+        return f"event {self.id}"
+
+
+class PendingOrderLine(models.Model):
+    """An order line not yet folded into the scores (as PendingInteraction)."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="the OrderLine's id")
+
+    class Meta:
+        db_table = "picks_pending_orderline"
+
+    def __str__(self) -> str:
+        return f"order line {self.id}"
 
 
 class UserProductInteraction(models.Model):

@@ -7,7 +7,12 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from recommendations.models import Interaction, OrderLine, UserProductInteraction
+from recommendations.models import (
+    PendingInteraction,
+    PendingOrderLine,
+    UserProductInteraction,
+)
+from recommendations.services.aggregation import update_interactions
 from tests.factories import ItemFactory, UserFactory
 
 BEFORE = [("recommendations", "0003_upi_without_db_foreign_keys")]
@@ -72,7 +77,7 @@ def test_scores_aggregated_before_the_bought_mark_learn_which_pairs_were_bought(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_rows_the_old_watermark_had_passed_are_marked_aggregated_and_later_ones_are_not():
+def test_rows_the_old_watermark_had_passed_are_done_and_later_ones_wait_in_the_queues():
     old = migrate(BEFORE_MARKS)
     Interaction_, Order, OrderLine_, BatchMetadata = (
         old.get_model("recommendations", name)
@@ -96,6 +101,6 @@ def test_rows_the_old_watermark_had_passed_are_marked_aggregated_and_later_ones_
         )
     finally:
         migrate()
-    marks = dict(Interaction.objects.values_list("pk", "aggregated_batch"))
-    assert marks == {events[0].pk: 7, events[1].pk: None}
-    assert list(OrderLine.objects.values_list("aggregated_batch", flat=True)) == [7]
+    assert list(PendingInteraction.objects.values_list("pk", flat=True)) == [events[1].pk]
+    assert not PendingOrderLine.objects.exists()
+    assert update_interactions().events == 1  # the one the old watermark had not passed
