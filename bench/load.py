@@ -76,8 +76,9 @@ def main() -> None:
     _, artifact = load_served_mf()
     user = User.objects.get(pk=int(artifact.users.ids[0]))
     token = str(PicksRefreshToken.for_user(user).access_token)
-    product = store.read_ranked(store.GLOBAL, store.GLOBAL_TOP_BUYS, limit=1).entries[0].item_id
-    store._redis().set(f"{PREFIX}:bare", "x" * 200)
+    product = store.read_page([(store.GLOBAL, store.GLOBAL_TOP_BUYS)], want=1, stored=1).entries[0]
+    product = product.item_id
+    store.client().set(store.keys.key("bare"), "x" * 200)
     try:
         with production_server(
             database_url=url,

@@ -59,7 +59,9 @@ def demo_decks() -> str:
         swiped.setdefault(u, set()).add(i)
     top20, full, repeats, worst, explored, count = [], [], 0, 0, [], 0
     for user_id in artifact.users.ids.tolist():
-        deck = store.read_deck(user_id=user_id, limit=100)
+        deck = store.read_page(
+            [(store.DECK, user_id)], want=100, stored=200, seen_of_user=user_id
+        ).entries
         if not deck:
             continue
         count += 1

@@ -20,7 +20,7 @@ from recommendations import store  # noqa: E402  (Django must be set up first)
 
 def bare(owners: np.ndarray, ids: np.ndarray, scores: np.ndarray, batch: int = 2000) -> float:
     """redis-py alone: MSET of the same packed values, in pipelined batches."""
-    redis = store._redis()
+    redis = store.client()
     records = np.empty(ids.shape, dtype=store.RECORD)
     records["item"], records["score"] = ids, scores
     started = time.perf_counter()

@@ -61,7 +61,8 @@ def main() -> None:
     stats = {"similar": [0, 0, 0, 0.0], "random": [0, 0, 0, 0.0]}
     products = 0
     for pk in ids.tolist():
-        neighbours = [e.item_id for e in store.read_similar(item_id=pk, limit=K)]
+        page = store.read_page([(store.SIMILAR, pk)], want=K, stored=K)
+        neighbours = [e.item_id for e in page.entries]
         if not neighbours:
             continue
         products += 1

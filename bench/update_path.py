@@ -82,11 +82,11 @@ def measure(repeats: int) -> str:
             publication.put(user, [1, 2, 3], [0.3, 0.2, 0.1])
         publication.commit(built_at="bench")
     generate_global_top_buys()
-    keys = store._redis().dbsize()
-    pattern = store._key("*")
+    keys = store.client().dbsize()
+    pattern = store.keys.everything()
 
     def bare_scan() -> None:
-        for _ in store._redis().scan_iter(match=pattern, count=5000):
+        for _ in store.client().scan_iter(match=pattern, count=5000):
             pass
 
     live = store.live_version(store.GLOBAL)

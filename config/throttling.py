@@ -59,7 +59,9 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
         account = int(user.id) if user is not None and user.is_authenticated else None
-        hit = store.Hit(self.scope, self.get_cache_key(request, view), self.duration, account)
+        hit = store.Hit(
+            self.scope, self.get_cache_key(request, view), self.duration, self.num_requests, account
+        )
         if getattr(view, "counts_in_read", False):
             view.hit, view.hit_limit = hit, self.num_requests
             return True
@@ -75,4 +77,4 @@ class ListRateThrottle(throttling.SimpleRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def wait(self) -> float:
-        return store.Hit(self.scope, "", self.duration).seconds_left()
+        return store.Hit(self.scope, "", self.duration, self.num_requests).seconds_left()

@@ -222,7 +222,7 @@ with pipeline_lock(ttl_seconds=2):
 
 
 def _keys_of_version(version: int) -> int:
-    return sum(1 for _ in store._redis().scan_iter(match=f"{store._key(f'v{version}')}:*"))
+    return sum(1 for _ in store.client().scan_iter(match=f"{store.keys.key(f'v{version}')}:*"))
 
 
 @pytest.mark.django_db
@@ -241,12 +241,12 @@ def test_a_job_killed_mid_publish_leaves_the_old_lists_and_an_expiring_lock(api)
 
     assert store.live_version(store.TOP_BUYS) == live  # ... and never served
     assert client.get(f"{LISTS}/top-buys/").json() == before
-    lock = store._key("lock", LOCK)
-    assert store._redis().exists(lock)
+    lock = store.keys.key("lock", LOCK)
+    assert store.client().exists(lock)
     deadline = time.time() + 5
-    while store._redis().exists(lock) and time.time() < deadline:
+    while store.client().exists(lock) and time.time() < deadline:
         time.sleep(0.1)
-    assert not store._redis().exists(lock)  # the dead holder's lock expired by itself
+    assert not store.client().exists(lock)  # the dead holder's lock expired by itself
 
     run_pipeline()
     assert store.live_version(store.TOP_BUYS) not in {live, half}

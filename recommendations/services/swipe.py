@@ -263,7 +263,7 @@ def generate_decks(
     clusters = item_clusters(artifact.items)
     never_swiped = np.flatnonzero(np.asarray(seen.sum(axis=0)).ravel() == 0)
     rng = np.random.default_rng(seed)
-    explore_code, mf_code = store.source_code("explore"), store.source_code("mf")
+    explore_code, mf_code = store.codec.source_code("explore"), store.codec.source_code("mf")
     with store.publishing(store.DECK) as publication:
         for start in track(
             range(0, len(user_vectors), batch_users), job="generate_decks", unit="batches"
@@ -341,7 +341,10 @@ def generate_similar_items(*, n: int | None = None, content_weight: float = 0.5)
     except NoServedModel:
         factors, has = np.zeros((len(items), 1), np.float32), np.zeros(len(items), bool)
     n = min(n, len(items) - 1)
-    blend_code, content_code = store.source_code("similar"), store.source_code("content")
+    blend_code, content_code = (
+        store.codec.source_code("similar"),
+        store.codec.source_code("content"),
+    )
     with store.publishing(store.SIMILAR) as publication:
         for start in track(
             range(0, len(items), 1000), job="generate_similar_items", unit="batches"

@@ -4,8 +4,8 @@ import uuid
 import pytest
 from django.db import connection
 
-from recommendations import store
 from recommendations.models import Interaction
+from tests import reads
 from tests.conftest import client_for
 from tests.factories import ItemFactory, UserFactory
 
@@ -120,7 +120,7 @@ def test_swipes_and_purchases_are_remembered_in_redis_for_the_deck():
         {"item": viewed.id, "kind": "view"},
     ]
     assert client_for(user).post("/api/interactions/", payload, format="json").status_code == 201
-    assert store.seen_items(user_id=user.id) == {liked.id, disliked.id}
+    assert reads.seen_items(user_id=user.id) == {liked.id, disliked.id}
 
 
 @pytest.mark.django_db(transaction=True)

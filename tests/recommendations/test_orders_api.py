@@ -1,7 +1,7 @@
 import pytest
 
-from recommendations import store
 from recommendations.models import Order, OrderLine
+from tests import reads
 from tests.factories import ItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,4 +61,4 @@ def test_shoppers_cannot_push_orders(user_client):
 def test_bought_items_are_remembered_for_the_deck(service_client):
     item, shopper = ItemFactory(sku="A"), UserFactory()
     service_client.post("/api/orders/", order(customer=shopper.id), format="json")
-    assert store.seen_items(user_id=shopper.id) == {item.id}
+    assert reads.seen_items(user_id=shopper.id) == {item.id}

@@ -22,6 +22,7 @@ from recommendations.services.lists import (
 from recommendations.services.pipeline import PipelineLocked, pipeline_lock, run_pipeline
 from recommendations.services.publish import publish_catalog
 from recommendations.services.training import train_als_model, train_market_basket
+from tests import reads
 from tests.factories import ItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +51,7 @@ def test_top_buys_of_a_taste_group_are_mostly_that_groups_items(served):
     shares = []
     for row in range(0, SPEC.users, 7):
         user_id = int(served.user_ids[row])
-        entries = store.read_top_buys(user_id=user_id, limit=10)
+        entries = reads.read_top_buys(user_id=user_id, limit=10)
         own = served.items_of_group(served.group_of_user(user_id))
         shares.append(np.mean([e.item_id in own for e in entries]))
     assert np.mean(shares) > 0.8
@@ -64,7 +65,7 @@ def test_top_buys_leave_out_what_the_user_bought(served):
                 "item_id", flat=True
             )
         )
-        listed = {e.item_id for e in store.read_top_buys(user_id=user_id, limit=100)}
+        listed = {e.item_id for e in reads.read_top_buys(user_id=user_id, limit=100)}
         assert listed
         assert not listed & bought
 
@@ -73,42 +74,42 @@ def test_a_planted_pair_comes_first_in_its_products_bought_together_list(served)
     firsts = []
     for a, b in served.shop.pairs:
         item_a, item_b = int(served.item_ids[a]), int(served.item_ids[b])
-        entries = store.read_bought_together(item_id=item_a, limit=5)
+        entries = reads.read_bought_together(item_id=item_a, limit=5)
         firsts.append(bool(entries) and entries[0].item_id == item_b)
     assert np.mean(firsts) >= 0.8
 
 
 def test_global_top_buys_follow_the_planted_popularity(served):
-    entries = store.read_global(store.GLOBAL_TOP_BUYS, limit=SPEC.groups)
+    entries = reads.read_global(store.GLOBAL_TOP_BUYS, limit=SPEC.groups)
     rank = dict(zip(served.item_ids.tolist(), served.shop.item_rank.tolist(), strict=True))
     assert [rank[e.item_id] for e in entries] == [0] * SPEC.groups
-    trending = [rank[e.item_id] for e in store.read_global(store.GLOBAL_TRENDING, limit=20)]
+    trending = [rank[e.item_id] for e in reads.read_global(store.GLOBAL_TRENDING, limit=20)]
     # 20 items from 4 groups of 40: the popular head (ranks 0-4), far from a random 19.5.
     assert max(trending[: SPEC.groups]) <= 1
     assert np.mean(trending) < 5
 
 
 def test_a_deactivated_item_is_left_out_of_the_next_lists(served):
-    top = store.read_global(store.GLOBAL_TOP_BUYS, limit=1)[0].item_id
+    top = reads.read_global(store.GLOBAL_TOP_BUYS, limit=1)[0].item_id
     Item.objects.filter(pk=top).update(is_active=False)
     generate_global_top_buys()
     generate_top_buys()
-    assert top not in {e.item_id for e in store.read_global(store.GLOBAL_TOP_BUYS, limit=100)}
+    assert top not in {e.item_id for e in reads.read_global(store.GLOBAL_TOP_BUYS, limit=100)}
     some_user = int(served.user_ids[0])
-    assert top not in {e.item_id for e in store.read_top_buys(user_id=some_user, limit=100)}
+    assert top not in {e.item_id for e in reads.read_top_buys(user_id=some_user, limit=100)}
 
 
 def test_catalog_cards_are_published_and_follow_catalog_changes(
     served, service_client, django_capture_on_commit_callbacks
 ):
     item = Item.objects.filter(is_active=True).first()
-    assert store.read_cards([item.pk])[item.pk]["title"] == item.title
+    assert reads.read_cards([item.pk])[item.pk]["title"] == item.title
     with django_capture_on_commit_callbacks(execute=True):
         service_client.patch(f"/api/items/{item.pk}/", {"title": "Renamed"}, format="json")
-    assert store.read_cards([item.pk])[item.pk]["title"] == "Renamed"
+    assert reads.read_cards([item.pk])[item.pk]["title"] == "Renamed"
     with django_capture_on_commit_callbacks(execute=True):
         service_client.patch(f"/api/items/{item.pk}/", {"is_active": False}, format="json")
-    assert store.read_cards([item.pk]) == {}
+    assert reads.read_cards([item.pk]) == {}
 
 
 def test_each_run_folds_in_only_the_events_no_run_has_taken():
@@ -146,7 +147,7 @@ def test_a_cancelled_order_subtracts_and_full_rebuilds_from_scratch(service_clie
 
 def test_a_publish_that_dies_halfway_leaves_the_old_version_serving(served, monkeypatch):
     user_id = int(served.user_ids[0])
-    before = store.read_top_buys(user_id=user_id, limit=10)
+    before = reads.read_top_buys(user_id=user_id, limit=10)
     version = store.live_version(store.TOP_BUYS)
     real_put_rows = store.Publication.put_rows
 
@@ -160,25 +161,25 @@ def test_a_publish_that_dies_halfway_leaves_the_old_version_serving(served, monk
     with pytest.raises(RuntimeError, match="killed halfway"):
         generate_top_buys()
     assert store.live_version(store.TOP_BUYS) == version
-    assert store.read_top_buys(user_id=user_id, limit=10) == before
+    assert reads.read_top_buys(user_id=user_id, limit=10) == before
 
 
 def test_rollback_serves_the_previous_version_again(served):
     first = store.live_version(store.GLOBAL)
-    Item.objects.filter(pk=store.read_global("top_buys", limit=1)[0].item_id).update(
+    Item.objects.filter(pk=reads.read_global("top_buys", limit=1)[0].item_id).update(
         is_active=False
     )
     generate_global_top_buys()
-    second_top = store.read_global("top_buys", limit=1)[0].item_id
+    second_top = reads.read_global("top_buys", limit=1)[0].item_id
     output = command("rollback_recommendations", "--family", "global")
     assert f"now serving version {first}" in output
     assert store.live_version(store.GLOBAL) == first
-    assert store.read_global("top_buys", limit=1)[0].item_id != second_top
+    assert reads.read_global("top_buys", limit=1)[0].item_id != second_top
 
 
 def test_old_versions_are_deleted_after_the_next_publish_keeping_one_for_rollback(served):
     versions = [generate_global_top_buys().version for _ in range(3)]
-    assert store.read_global("top_buys", limit=1)
+    assert reads.read_global("top_buys", limit=1)
     store.rollback(store.GLOBAL)
     assert store.live_version(store.GLOBAL) == versions[1]
     with pytest.raises(store.NothingToRollBack):
@@ -283,5 +284,5 @@ def test_a_shop_without_swipes_runs_the_pipeline_and_skips_the_swipe_half(servic
     steps = {step.name: step.outcome for step in run_pipeline()}
     assert steps["train_mf_model"].startswith("skipped: no swipes")
     assert steps["generate_decks"].startswith("skipped")
-    assert store.read_top_buys(user_id=shoppers[0].id, limit=5)
-    assert store.read_similar(item_id=items[0].id, limit=5)
+    assert reads.read_top_buys(user_id=shoppers[0].id, limit=5)
+    assert reads.read_similar(item_id=items[0].id, limit=5)

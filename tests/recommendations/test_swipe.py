@@ -18,6 +18,7 @@ from recommendations.services.swipe import (
     item_clusters,
     load_served_mf,
 )
+from tests import reads
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def served():
 def decks(demo, every: int = 9):
     for row in range(0, SPEC.users, every):
         user_id = int(demo.user_ids[row])
-        yield user_id, store.read_deck(user_id=user_id, limit=100)
+        yield user_id, reads.read_deck(user_id=user_id, limit=100)
 
 
 def test_the_top_of_a_deck_is_mostly_the_users_taste_group(served):
@@ -73,13 +74,13 @@ def test_an_item_swiped_after_the_deck_was_built_is_gone_from_it(
     served, django_capture_on_commit_callbacks
 ):
     user_id = int(served.user_ids[3])
-    first = store.read_deck(user_id=user_id, limit=5)[0].item_id
+    first = reads.read_deck(user_id=user_id, limit=5)[0].item_id
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(User.objects.get(pk=user_id)).post(
             "/api/interactions/", {"item": first, "kind": "dislike"}, format="json"
         )
     assert response.status_code == 201
-    assert first not in {e.item_id for e in store.read_deck(user_id=user_id, limit=100)}
+    assert first not in {e.item_id for e in reads.read_deck(user_id=user_id, limit=100)}
 
 
 def test_a_new_item_with_no_events_has_neighbours_of_its_own_category_and_brand(served):
@@ -94,7 +95,7 @@ def test_a_new_item_with_no_events_has_neighbours_of_its_own_category_and_brand(
         price=twin.price + Decimal("1"),
     )
     generate_similar_items()
-    neighbours = store.read_similar(item_id=new.pk, limit=10)
+    neighbours = reads.read_similar(item_id=new.pk, limit=10)
     assert neighbours
     assert {e.source for e in neighbours} == {"content"}
     similar_items = Item.objects.in_bulk([e.item_id for e in neighbours])
@@ -104,7 +105,7 @@ def test_a_new_item_with_no_events_has_neighbours_of_its_own_category_and_brand(
 
 def test_similar_items_of_an_active_item_blend_behaviour_and_content(served):
     item_id = int(served.item_ids[0])
-    neighbours = store.read_similar(item_id=item_id, limit=10)
+    neighbours = reads.read_similar(item_id=item_id, limit=10)
     own = served.items_of_group(int(served.shop.item_group[0]))
     assert np.mean([e.item_id in own for e in neighbours]) >= 0.7
     assert "similar" in {e.source for e in neighbours}

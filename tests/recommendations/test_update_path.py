@@ -35,6 +35,7 @@ from recommendations.services.lists import generate_top_buys
 from recommendations.services.pipeline import pipeline_lock, run_pipeline
 from recommendations.services.swipe import generate_decks, train_mf_model
 from recommendations.services.training import served_run, train_als_model
+from tests import reads
 from tests.conftest import client_for
 from tests.factories import ItemFactory, UserFactory
 
@@ -100,6 +101,7 @@ def test_a_run_with_nothing_new_writes_nothing_and_keeps_its_batch():
 
 
 def _publish_global(items: list[int]) -> store.Publication:
+    reads.write_cards_for(items)
     with store.publishing(store.GLOBAL) as publication:
         publication.put(store.GLOBAL_TRENDING, items, [1.0] * len(items))
         publication.commit(built_at="now")
@@ -107,19 +109,20 @@ def _publish_global(items: list[int]) -> store.Publication:
 
 
 def _trending() -> list[int]:
-    return [e.item_id for e in store.read_global(store.GLOBAL_TRENDING, limit=100)]
+    return [e.item_id for e in reads.read_global(store.GLOBAL_TRENDING, limit=100)]
 
 
 @pytest.mark.django_db
 def test_a_second_publisher_of_a_family_is_refused_while_the_first_writes():
     _publish_global([1, 2])
+    reads.write_cards_for([3, 4, 5])
     with store.publishing(store.GLOBAL) as first:
         first.put(store.GLOBAL_TRENDING, [3, 4, 5], [3.0, 2.0, 1.0])
         with pytest.raises(store.PublishLocked, match="another job is publishing global"):
             _publish_global([9])
         first.commit(built_at="now")
     assert _trending() == [3, 4, 5]
-    assert store._redis().get(store._key("previous", store.GLOBAL)) is not None
+    assert store.client().get(store.keys.key("previous", store.GLOBAL)) is not None
     store.rollback(store.GLOBAL)
     assert _trending() == [1, 2]  # the rollback target was complete too
     _publish_global([7])  # the lock was given back
@@ -140,20 +143,20 @@ def test_a_publisher_that_lost_its_lock_switches_nothing_and_leaves_no_keys():
     late.put(store.GLOBAL_TRENDING, [8, 9], [1.0, 0.5])
     late.flush()
     # the lock expired while the job was paused, and another job took it
-    store._redis().set(late.lock.key(), "another-job")
+    store.client().set(late.lock.key(), "another-job")
     with pytest.raises(store.LockLost):
         late.commit(built_at="now")
     late.abort()
     assert store.live_version(store.GLOBAL) == live
     assert _trending() == [1, 2]
-    assert not list(store._redis().scan_iter(match=store._key(f"v{late.version}", "*")))
+    assert not list(store.client().scan_iter(match=store.keys.key(f"v{late.version}", "*")))
 
 
 @pytest.mark.django_db
 def test_a_run_whose_pipeline_lock_was_taken_switches_no_pointer():
     _publish_global([1, 2])
     with pipeline_lock(ttl_seconds=60) as lock:
-        store._redis().set(lock.key(), "another-run")
+        store.client().set(lock.key(), "another-run")
         with pytest.raises(store.LockLost, match="pipeline"):
             _publish_global([5])
     assert _trending() == [1, 2]
@@ -164,28 +167,28 @@ def test_a_held_lock_knows_when_a_refresh_finds_it_taken():
     assert lock.acquire()
     try:
         assert not lock.lost.wait(0.8)  # refreshed while ours
-        store._redis().set(lock.key(), "someone-else")
+        store.client().set(lock.key(), "someone-else")
         assert lock.lost.wait(2)
     finally:
         lock.release()
-    assert store._redis().get(lock.key()) == b"someone-else"  # not ours to delete
+    assert store.client().get(lock.key()) == b"someone-else"  # not ours to delete
 
 
 @pytest.mark.django_db
 def test_versions_no_family_names_are_found_and_deleted_by_the_next_publish():
-    redis = store._redis()
+    redis = store.client()
     _publish_global([1])
-    stray = int(redis.incr(store._key("version_seq")))  # a writer that lost its set entry
-    redis.set(store._key(f"v{stray}", "global", "trending"), b"half")
-    redis.set(store._key("meta", store.GLOBAL, stray), b"{}")
+    stray = int(redis.incr(store.keys.key("version_seq")))  # a writer that lost its set entry
+    redis.set(store.keys.key(f"v{stray}", "global", "trending"), b"half")
+    redis.set(store.keys.key("meta", store.GLOBAL, stray), b"{}")
     _publish_global([2])
     _publish_global([3])
-    assert redis.get(store._key(f"v{stray}", "global", "trending")) is None
-    assert redis.get(store._key("meta", store.GLOBAL, stray)) is None
-    versions = {int(v) for v in redis.smembers(store._key("versions", store.GLOBAL))}
+    assert redis.get(store.keys.key(f"v{stray}", "global", "trending")) is None
+    assert redis.get(store.keys.key("meta", store.GLOBAL, stray)) is None
+    versions = {int(v) for v in redis.smembers(store.keys.key("versions", store.GLOBAL))}
     assert versions == {
         store.live_version(store.GLOBAL),
-        int(redis.get(store._key("previous", "global"))),
+        int(redis.get(store.keys.key("previous", "global"))),
     }
 
 
@@ -261,7 +264,7 @@ def test_a_far_future_row_already_stored_neither_skews_recency_nor_stops_the_pip
     steps = {step.name: step.outcome for step in run_pipeline()}
     assert "generate_global_top_buys" in steps
     assert "generate_similar_items" in steps
-    trending = store.read_global(store.GLOBAL_TRENDING, limit=100)
+    trending = reads.read_global(store.GLOBAL_TRENDING, limit=100)
     assert len(trending) > 20  # not one item for everyone
     assert item.pk not in [e.item_id for e in trending]  # not counted before its time
     run = ModelRun.objects.filter(kind=ModelRun.Kind.ALS).first()
@@ -354,7 +357,7 @@ def test_an_item_the_user_disliked_never_appears_in_their_top_buys_or_deck():
     demo = generate_demo_data(spec=SPEC)
     run_pipeline()
     user_id = int(demo.user_ids[3])
-    first_top = store.read_top_buys(user_id=user_id, limit=3)
+    first_top = reads.read_top_buys(user_id=user_id, limit=3)
     disliked = [e.item_id for e in first_top]
     for item_id in disliked:
         Interaction.objects.create(
@@ -363,7 +366,7 @@ def test_an_item_the_user_disliked_never_appears_in_their_top_buys_or_deck():
     # only the lists are rebuilt: the model served still ranks those items first
     generate_top_buys()
     generate_decks()
-    assert not {e.item_id for e in store.read_top_buys(user_id=user_id, limit=100)} & set(disliked)
+    assert not {e.item_id for e in reads.read_top_buys(user_id=user_id, limit=100)} & set(disliked)
     body = client_for(User.objects.get(pk=user_id)).get("/api/recommendations/deck/?limit=100")
     assert not {r["item"]["id"] for r in body.json()["results"]} & set(disliked)
 
@@ -377,22 +380,22 @@ def test_an_item_saved_or_deleted_outside_the_api_changes_its_card_at_once(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         item = ItemFactory(price="10.00")
-    assert store.read_cards([item.pk])[item.pk]["price"] == "10.00"
+    assert reads.read_cards([item.pk])[item.pk]["price"] == "10.00"
     item.price = "12.50"
     with django_capture_on_commit_callbacks(execute=True):
         item.save()  # what the Django admin does
-    assert store.read_cards([item.pk])[item.pk]["price"] == "12.50"
+    assert reads.read_cards([item.pk])[item.pk]["price"] == "12.50"
     item.is_active = False
     with django_capture_on_commit_callbacks(execute=True):
         item.save()
-    assert store.read_cards([item.pk]) == {}
+    assert reads.read_cards([item.pk]) == {}
     other = ItemFactory()
     with django_capture_on_commit_callbacks(execute=True):
         other.save()
-    assert other.pk in store.read_cards([other.pk])
+    assert other.pk in reads.read_cards([other.pk])
     with django_capture_on_commit_callbacks(execute=True):
         other.delete()
-    assert store.read_cards([other.pk]) == {}
+    assert reads.read_cards([other.pk]) == {}
 
 
 @pytest.mark.django_db

@@ -1,0 +1,79 @@
+"""How lists, cards and job metadata are encoded in Redis values."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from recommendations.store.keys import BOUGHT_TOGETHER, DECK, GLOBAL, SIMILAR, TOP_BUYS
+
+# Where an entry came from, stored as one byte per entry.
+SOURCES = ("als", "mf", "explore", "popular", "basket", "content", "similar")
+FAMILY_SOURCE = {
+    TOP_BUYS: "als",
+    GLOBAL: "popular",
+    BOUGHT_TOGETHER: "basket",
+    DECK: "mf",
+    SIMILAR: "similar",
+}
+# A ranked list is one string of these records, best first: one SET writes it, one GETRANGE
+# reads its head.
+RECORD = np.dtype([("item", "<i8"), ("score", "<f4"), ("source", "u1")])
+VECTOR = np.dtype("<f4")
+
+
+@dataclass(frozen=True)
+class Entry:
+    item_id: int
+    score: float
+    source: str = ""
+
+
+def source_code(name: str) -> int:
+    return SOURCES.index(name)
+
+
+def pack(
+    item_ids: npt.ArrayLike, scores: npt.ArrayLike, sources: npt.ArrayLike | int
+) -> npt.NDArray:
+    """Records of one list (or of a rows x n block of lists)."""
+    item_ids = np.asarray(item_ids, dtype=np.int64)
+    records = np.empty(item_ids.shape, dtype=RECORD)
+    records["item"], records["score"], records["source"] = item_ids, scores, sources
+    return records
+
+
+def unpack(blob: bytes | None, *, limit: int) -> list[Entry]:
+    """Entries of a packed list (none for a missing key)."""
+    if not blob:
+        return []
+    records = np.frombuffer(blob, dtype=RECORD, count=min(limit, len(blob) // RECORD.itemsize))
+    return [Entry(item, score, SOURCES[source]) for item, score, source in records.tolist()]
+
+
+def unpack_pairs(flat: bytes, *, source: str) -> list[Entry]:
+    """Entries of a sorted set read as 'id score' lines."""
+    pairs = (line.split(b" ") for line in flat.split(b"\n"))
+    return [Entry(int(i), float(s), source) for i, s in pairs]
+
+
+def encode_json(value: object) -> bytes:
+    """Cards and job metadata (orjson escapes newlines inside strings, so cards can be joined
+    by newlines)."""
+    return orjson.dumps(value)
+
+
+def decode_meta(raw: bytes | None) -> dict:
+    """A version's stored job metadata; empty when none was stored."""
+    return orjson.loads(raw) if raw else {}
+
+
+def split_cards(joined: bytes) -> list[bytes]:
+    return joined.split(b"\n") if joined else []
+
+
+def vectors(rows: npt.ArrayLike) -> Iterable[bytes]:
+    for row in np.ascontiguousarray(rows, dtype=VECTOR):
+        yield row.tobytes()

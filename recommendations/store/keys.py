@@ -1,0 +1,136 @@
+"""Every Redis key name, built from one prefix. Nothing else spells a key: the Lua scripts get
+whole keys, key templates (`VERSION` marks where a version number goes) or this prefix."""
+
+from django.conf import settings
+
+TOP_BUYS = "top_buys"
+GLOBAL = "global"
+BOUGHT_TOGETHER = "bought_together"
+DECK = "deck"
+SIMILAR = "similar"
+MF = "mf"
+RATINGS = "ratings"  # the ratings model's embeddings, apart from the swipe model's
+FAMILIES = (TOP_BUYS, GLOBAL, BOUGHT_TOGETHER, DECK, SIMILAR, MF, RATINGS)
+GLOBAL_TOP_BUYS = "top_buys"
+GLOBAL_TRENDING = "trending"
+SORTED_SET_FAMILIES = frozenset({BOUGHT_TOGETHER})
+VERSION = "{v}"  # in a template, where the live version number goes
+
+
+def key(*parts: object) -> str:
+    return ":".join([settings.PICKS_REDIS_PREFIX, *map(str, parts)])
+
+
+def everything() -> str:
+    """A SCAN pattern of every key under this prefix."""
+    return key("*")
+
+
+# ---- versioned lists ---------------------------------------------------------------------
+
+
+def list_name(family: str, owner: object) -> str:
+    """One list's name inside a version, e.g. 'user:7:top_buys'."""
+    if family == TOP_BUYS:
+        parts: tuple[object, ...] = ("user", owner, "top_buys")
+    elif family == BOUGHT_TOGETHER:
+        parts = ("product", owner, "bought_together")
+    elif family == DECK:
+        parts = ("user", owner, "deck")
+    elif family == SIMILAR:
+        parts = ("product", owner, "similar")
+    elif family in (MF, RATINGS):
+        parts = (family, *owner)  # owner: ("user" | "item", id)
+    else:
+        parts = ("global", owner)
+    return ":".join(map(str, parts))
+
+
+def version_prefix(version: int | str) -> str:
+    """What every key of one version starts with."""
+    return key(f"v{version}", "")
+
+
+def list_key(version: int | str, family: str, owner: object) -> str:
+    return version_prefix(version) + list_name(family, owner)
+
+
+def list_template(family: str, owner: object) -> str:
+    return list_key(VERSION, family, owner)
+
+
+def live(family: str) -> str:
+    """The pointer readers follow to a family's current version."""
+    return key("live", family)
+
+
+def previous(family: str) -> str:
+    """The version a rollback goes back to."""
+    return key("previous", family)
+
+
+def versions(family: str) -> str:
+    """The set of a family's version numbers that have keys."""
+    return key("versions", family)
+
+
+def version_seq() -> str:
+    return key("version_seq")
+
+
+def meta(family: str, version: int | str) -> str:
+    """What the job that wrote a version recorded."""
+    return key("meta", family, version)
+
+
+def meta_template(family: str) -> str:
+    return meta(family, VERSION)
+
+
+def version_patterns() -> tuple[str, str]:
+    """SCAN patterns of every versioned list key and every meta key."""
+    return key("v[0-9]*"), key("meta", "*")
+
+
+def version_of(raw: bytes) -> int | None:
+    """The version a versioned list key or a meta key belongs to (None for other keys)."""
+    text = raw.decode()
+    if text.startswith(key("meta", "")):
+        number = text.rsplit(":", 1)[-1]
+    elif text.startswith(key("v")):
+        number = text[len(key("v")) :].split(":", 1)[0]
+    else:
+        return None
+    return int(number) if number.isdigit() else None
+
+
+# ---- current state: cards, seen sets -------------------------------------------------------
+
+
+def card(item_id: int) -> str:
+    return key("card", item_id)
+
+
+def card_prefix() -> str:
+    return key("card", "")
+
+
+def seen(user_id: int) -> str:
+    """Items a user swiped or bought: their deck never shows them again."""
+    return key("user", user_id, "seen")
+
+
+# ---- guards ----------------------------------------------------------------------------------
+
+
+def lock(name: str) -> str:
+    return key("lock", name)
+
+
+def throttle(name: str, client: str, window: int) -> str:
+    return key("throttle", name, client, window)
+
+
+def closed(user_id: int) -> str:
+    """Present while a closed account's access tokens may still be alive."""
+    return key("closed", "user", user_id)

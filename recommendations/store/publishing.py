@@ -1,0 +1,262 @@
+"""Publishing a family's lists as a whole: a new version, the pointer switch, rollback, and
+the sweep of versions nobody serves. One publisher per family at a time."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+
+from recommendations.store import keys
+from recommendations.store.codec import (
+    FAMILY_SOURCE,
+    decode_meta,
+    encode_json,
+    pack,
+    source_code,
+    vectors,
+)
+from recommendations.store.connection import client, run_script
+from recommendations.store.guards import HeldLock
+
+
+class PublishLocked(Exception):
+    """Another job is publishing the same family."""
+
+
+class LockLost(Exception):
+    """A lock this job held expired or was taken by another job: nothing was switched."""
+
+
+class NothingToRollBack(Exception):
+    """No earlier version of the family is kept."""
+
+
+# Locks (name, token) the current job holds besides its family's (the pipeline's): a pointer
+# switches only while every one of them is still ours.
+held_locks: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("held_locks", default=())
+
+
+def publish_lock_name(family: str) -> str:
+    return f"publish:{family}"
+
+
+def _family_lock(family: str, seconds: int | None = None) -> HeldLock:
+    lock = HeldLock(
+        publish_lock_name(family), ttl_seconds=seconds or settings.PICKS_PUBLISH_LOCK_SECONDS
+    )
+    if not lock.acquire():
+        raise PublishLocked(f"another job is publishing {family} (its lock has not expired)")
+    return lock
+
+
+class Publication:
+    """One new version of a family being written; invisible until `commit`.
+
+    Only one publication of a family exists at a time (a lock that expires if its holder
+    dies): a second raises PublishLocked. A publication whose lock was lost stops writing and
+    cannot commit.
+    """
+
+    def __init__(
+        self, family: str, *, batch_keys: int = 2000, lock_seconds: int | None = None
+    ) -> None:
+        self.family = family
+        self.lock = _family_lock(family, lock_seconds)
+        try:
+            self.version = int(
+                run_script(
+                    "new_version.lua", keys=[keys.version_seq(), keys.versions(family)], args=[]
+                )
+            )
+        except BaseException:
+            self.lock.release()
+            raise
+        self.batch_keys = batch_keys
+        self.pipe = client().pipeline(transaction=False)
+        self.packed: dict[str, bytes] = {}  # written with one MSET per batch
+        self.pending = 0
+        self.lists = 0
+        self.default_source = source_code(FAMILY_SOURCE.get(family, "als"))
+        self.previous: int | None = None
+        self.committed = False
+
+    def _add(self, key: str, value: bytes) -> None:
+        self.packed[key] = value
+        self.pending += 1
+        if self.pending >= self.batch_keys:
+            self.flush()
+
+    def put(
+        self,
+        owner: object,
+        item_ids: npt.ArrayLike,
+        scores: npt.ArrayLike,
+        sources: npt.ArrayLike | None = None,
+    ) -> None:
+        """Write one ranked list, best first (source codes per entry, else the family's);
+        an empty list writes nothing."""
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        if not len(item_ids):
+            return
+        key = keys.list_key(self.version, self.family, owner)
+        self.lists += 1
+        if self.family in keys.SORTED_SET_FAMILIES:
+            mapping = dict(zip(item_ids.tolist(), np.asarray(scores, float).tolist(), strict=True))
+            self.pipe.zadd(key, mapping)
+            self.pending += 1
+            if self.pending >= self.batch_keys:
+                self.flush()
+            return
+        source = self.default_source if sources is None else sources
+        self._add(key, pack(item_ids, scores, source).tobytes())
+
+    def put_rows(
+        self,
+        owners: npt.NDArray[np.int64],
+        item_ids: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float32],
+    ) -> None:
+        """Write one packed list per row of (owners x n) arrays; -1 ids pad a row's end."""
+        records = pack(item_ids, scores, self.default_source)
+        lengths = (item_ids >= 0).sum(axis=1)
+        prefix = keys.version_prefix(self.version)
+        for owner, row, length in zip(owners.tolist(), records, lengths.tolist(), strict=True):
+            if length:
+                self.lists += 1
+                self._add(prefix + keys.list_name(self.family, owner), row[:length].tobytes())
+
+    def put_vectors(self, kind: str, ids: npt.NDArray[np.int64], rows: npt.NDArray) -> None:
+        """Write one float32 vector per id (MF embeddings: kind "user" or "item")."""
+        for owner, blob in zip(np.asarray(ids).tolist(), vectors(rows), strict=True):
+            self.lists += 1
+            self._add(keys.list_key(self.version, self.family, (kind, owner)), blob)
+
+    def flush(self) -> None:
+        if self.lock.lost.is_set():
+            raise LockLost(f"the publish lock of {self.family} expired or was taken")
+        if self.packed:
+            self.pipe.mset(self.packed)
+            self.packed = {}
+        self.pipe.execute()
+        self.pending = 0
+
+    def commit(self, **meta: object) -> None:
+        """Switch readers to this version if every lock of the job is still held; keep the
+        version before for rollback; delete every other version of the family and any
+        version no family names (a dead or stray writer's)."""
+        self.flush()
+        locks = [(self.lock.name, self.lock.token), *held_locks.get()]
+        status, detail = run_script(
+            "switch.lua",
+            keys=[
+                keys.live(self.family),
+                keys.previous(self.family),
+                keys.meta(self.family, self.version),
+                *(keys.lock(name) for name, _ in locks),
+            ],
+            args=[
+                self.version,
+                encode_json({**meta, "lists": self.lists, "version": self.version}),
+                *(token for _, token in locks),
+            ],
+        )
+        if status < 0:
+            raise LockLost(f"{detail.decode()} is no longer held: {self.family} not switched")
+        self.previous = int(detail) if detail else None
+        self.committed = True
+        try:
+            sweep_versions(self.family, keep={self.version, self.previous} - {None})
+        finally:
+            self.lock.release()
+
+    def abort(self) -> None:
+        """Drop whatever this version wrote and give the lock back."""
+        self.pipe.reset()
+        self.packed = {}
+        try:
+            _sweep(lambda version: version == self.version)
+            client().srem(keys.versions(self.family), self.version)
+        finally:
+            self.lock.release()
+
+
+@contextmanager
+def publishing(family: str) -> Iterator[Publication]:
+    """Write a new version inside the block; it goes live only if the block commits it
+    (`publication.commit(...)`); otherwise, or on an exception, the partial one is removed
+    and the live version stays as it was."""
+    publication = Publication(family)
+    try:
+        yield publication
+    except BaseException:
+        if not publication.committed:
+            publication.abort()
+        raise
+    if not publication.committed:
+        publication.abort()
+
+
+def _sweep(doomed: Callable[[int], bool]) -> int:
+    """One SCAN over every versioned key and meta key: unlink those whose version is doomed."""
+    redis = client()
+    batch, deleted = [], 0
+    for pattern in keys.version_patterns():
+        for key in redis.scan_iter(match=pattern, count=5000):
+            version = keys.version_of(key)
+            if version is not None and doomed(version):
+                batch.append(key)
+                if len(batch) >= 2000:
+                    deleted += redis.unlink(*batch)
+                    batch = []
+    if batch:
+        deleted += redis.unlink(*batch)
+    return deleted
+
+
+def sweep_versions(family: str, *, keep: set[int]) -> int:
+    """Delete every version of `family` not in `keep`, and every version that no family names
+    (left by a writer that lost its set entry); how many keys went."""
+    redis = client()
+    issued = int(redis.get(keys.version_seq()) or 0)  # read first: later ones are being written
+    own = {int(v) for v in redis.smembers(keys.versions(family))}
+    named = {int(v) for f in keys.FAMILIES for v in redis.smembers(keys.versions(f))}
+    alive = (named - own) | keep
+    deleted = _sweep(lambda version: version <= issued and version not in alive)
+    if own - keep:
+        redis.srem(keys.versions(family), *(own - keep))
+    return deleted
+
+
+def rollback(family: str) -> int:
+    """Serve the previous version again (the current one becomes the previous); its number."""
+    lock = _family_lock(family)
+    try:
+        status, version = run_script(
+            "swap.lua",
+            keys=[keys.live(family), keys.previous(family), lock.key()],
+            args=[lock.token],
+        )
+    finally:
+        lock.release()
+    if status == -2:
+        raise NothingToRollBack(f"no earlier version of {family} is kept")
+    if status < 0:
+        raise LockLost(f"the publish lock of {family} was lost: nothing rolled back")
+    return int(version)
+
+
+def live_version(family: str) -> int | None:
+    """The version readers see now, if any."""
+    raw = client().get(keys.live(family))
+    return int(raw) if raw is not None else None
+
+
+def version_meta(family: str) -> dict:
+    """What the live version's job recorded (built_at, lists, model run ...)."""
+    version = live_version(family)
+    if version is None:
+        return {}
+    return decode_meta(client().get(keys.meta(family, version)))
