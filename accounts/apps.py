@@ -5,4 +5,4 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from accounts import schema, signals  # noqa: F401  (OpenAPI extension, account signals)
+        from accounts import schema  # noqa: F401  (the OpenAPI extension)

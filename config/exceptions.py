@@ -9,8 +9,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from recommendations.store import AccountClosed
-
 logger = logging.getLogger(__name__)
 
 
@@ -22,11 +20,6 @@ def json_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(
             {"detail": "The recommendation store is unavailable.", "code": "store_unavailable"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
-    if isinstance(exc, AccountClosed):
-        return Response(
-            {"detail": "This account no longer exists.", "code": "account_closed"},
-            status=status.HTTP_401_UNAUTHORIZED,
         )
     if isinstance(exc, OperationalError | InterfaceError):  # cannot connect, connection lost
         logger.warning("database unavailable: %s", exc)

@@ -8,6 +8,7 @@ from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import (
+    AuthenticationFailed,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
@@ -22,8 +23,8 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 from accounts.permissions import acts_for_others
 from config.query import reject_repeated
 from config.renderers import OrjsonRenderer
-from config.throttling import ListRateThrottle
 from recommendations import selectors, store
+from recommendations.throttling import ListRateThrottle
 
 MAX_LIMIT = 100
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -196,6 +197,11 @@ class ListApi(APIView):
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         super().initial(request, *args, **kwargs)
         reject_repeated(request.query_params)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, store.AccountClosed):  # found by the read or the rate count
+            exc = AuthenticationFailed("This account no longer exists.", "account_closed")
+        return super().handle_exception(exc)
 
     def query(self, request: Request) -> ListQuery:
         return _parse(request.query_params, self.extra_ids, self.extra_ints)

@@ -1,10 +1,14 @@
-"""Keep Redis in step with catalog writes made anywhere: the API, the admin, a shell's
-`item.save()` or `item.delete()`. Cards change once the write commits."""
+"""Keep Redis in step with writes made anywhere (the API, the admin, a shell): catalog saves
+and deletes change the item cards, and a closed account is marked for the Redis-only list
+endpoints, which never read the user table. Each change follows the write's commit."""
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from redis.exceptions import RedisError
 
+from accounts.models import User
 from catalog.models import Category, Item
 from recommendations import store
 from recommendations.services.publish import item_card, logger, refresh_item_card
@@ -40,3 +44,24 @@ def category_saved(sender: type, instance: Category, **kwargs: object) -> None:
             logger.warning("could not refresh the cards of category %s", instance.pk, exc_info=True)
 
     transaction.on_commit(refresh)
+
+
+def _close(user_id: int) -> None:
+    lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()
+    try:
+        store.close_account(user_id, seconds=int(lifetime) + 60)
+    except RedisError:  # best effort: a refresh reads is_active from the database anyway
+        logger.warning("could not mark account %s closed in Redis", user_id)
+
+
+@receiver(post_delete, sender=User, dispatch_uid="picks_close_deleted_account")
+def account_deleted(sender: type, instance: User, **kwargs: object) -> None:
+    pk = instance.pk  # Django clears it once the delete is done
+    transaction.on_commit(lambda: _close(pk))
+
+
+@receiver(post_save, sender=User, dispatch_uid="picks_close_deactivated_account")
+def account_saved(sender: type, instance: User, **kwargs: object) -> None:
+    if not instance.is_active:
+        pk = instance.pk
+        transaction.on_commit(lambda: _close(pk))
