@@ -12,6 +12,7 @@ from rest_framework.exceptions import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    Throttled,
     ValidationError,
 )
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -24,7 +25,7 @@ from accounts.permissions import acts_for_others
 from config.query import reject_repeated
 from config.renderers import OrjsonRenderer
 from recommendations import selectors, store
-from recommendations.throttling import ListRateThrottle
+from recommendations.throttling import ListRateThrottle, rate_window
 
 MAX_LIMIT = 100
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -181,18 +182,15 @@ def _parse(
 
 
 class ListApi(APIView):
-    """Base of the list endpoints: stateless JWT (no user lookup) and the list throttle."""
+    """Base of the list endpoints: stateless JWT (no user lookup); each read counts the
+    request on its client's rate window in the same round trip (recommendations/throttling)."""
 
     authentication_classes = [JWTStatelessUserAuthentication]
     permission_classes = [AllowAny]
-    throttle_classes = [ListRateThrottle]
+    throttle_classes: list = []
     renderer_classes = [OrjsonRenderer]
     extra_ids: tuple[str, ...] = ()
     extra_ints: tuple[str, ...] = ()
-    # The list read counts the request against the rate (see ListRateThrottle).
-    counts_in_read = True
-    hit: store.Hit | None = None
-    hit_limit = 0
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         super().initial(request, *args, **kwargs)
@@ -206,11 +204,12 @@ class ListApi(APIView):
     def query(self, request: Request) -> ListQuery:
         return _parse(request.query_params, self.extra_ids, self.extra_ints)
 
-    def counted(self, ranked: selectors.RankedList) -> selectors.RankedList:
-        """The list, unless the read's count of this client's requests is over the rate."""
-        if self.hit is not None and ranked.hits > self.hit_limit:
-            self.throttled(self.request, self.hit.seconds_left())
-        return ranked
+
+def within_rate(ranked: selectors.RankedList, hit: store.Hit) -> selectors.RankedList:
+    """The list, unless the read's count of this client's requests is over the rate."""
+    if ranked.hits > hit.limit:
+        raise Throttled(wait=hit.seconds_left())
+    return ranked
 
 
 class UserTopBuysApi(ListApi):
@@ -223,13 +222,11 @@ class UserTopBuysApi(ListApi):
     def get(self, request: Request) -> Response:
         query = self.query(request)
         user_id = _acting_for(request, query.validated_data.get("user_id"))
+        hit = rate_window(request)
         ranked = selectors.top_buys_for_user(
-            user_id=user_id,
-            filters=query.filters,
-            limit=query.validated_data["limit"],
-            hit=self.hit,
+            user_id=user_id, filters=query.filters, limit=query.validated_data["limit"], hit=hit
         )
-        return render(self.counted(ranked), public=user_id is None)
+        return render(within_rate(ranked, hit), public=user_id is None)
 
 
 def _acting_for(request: Request, asked: int | None) -> int | None:
@@ -250,16 +247,17 @@ class ItemListApi(ListApi):
     @extend_schema(parameters=[ListQuerySerializer], responses=ListOutputSerializer)
     def get(self, request: Request, product_id: int) -> Response:
         query = self.query(request)
+        hit = rate_window(request)
         try:
             ranked = type(self).selector(
                 item_id=product_id,
                 filters=query.filters,
                 limit=query.validated_data["limit"],
-                hit=self.hit,
+                hit=hit,
             )
         except selectors.UnknownItem as exc:
             raise NotFound(f"No active item {product_id}.") from exc
-        return render(self.counted(ranked), public=True)
+        return render(within_rate(ranked, hit), public=True)
 
 
 class ItemBoughtTogetherApi(ItemListApi):
@@ -274,10 +272,11 @@ class TrendingApi(ListApi):
     @extend_schema(parameters=[ListQuerySerializer], responses=ListOutputSerializer)
     def get(self, request: Request) -> Response:
         query = self.query(request)
+        hit = rate_window(request)
         ranked = selectors.trending(
-            filters=query.filters, limit=query.validated_data["limit"], hit=self.hit
+            filters=query.filters, limit=query.validated_data["limit"], hit=hit
         )
-        return render(self.counted(ranked), public=True)
+        return render(within_rate(ranked, hit), public=True)
 
 
 class UserDeckApi(ListApi):
@@ -286,13 +285,14 @@ class UserDeckApi(ListApi):
     @extend_schema(parameters=[ListQuerySerializer], responses=ListOutputSerializer)
     def get(self, request: Request) -> Response:
         query = self.query(request)
+        hit = rate_window(request)
         ranked = selectors.deck_for_user(
             user_id=int(request.user.id),
             filters=query.filters,
             limit=query.validated_data["limit"],
-            hit=self.hit,
+            hit=hit,
         )
-        return render(self.counted(ranked), public=False)
+        return render(within_rate(ranked, hit), public=False)
 
 
 class MoreLikeTheseApi(ListApi):
@@ -300,7 +300,7 @@ class MoreLikeTheseApi(ListApi):
         items = IdListField(help_text="liked item ids, comma-separated")
 
     extra_ids = ("items",)
-    counts_in_read = False
+    throttle_classes = [ListRateThrottle]  # several lists: the hit is counted on its own
 
     @extend_schema(parameters=[QuerySerializer], responses=ListOutputSerializer)
     def get(self, request: Request) -> Response:
@@ -310,12 +310,12 @@ class MoreLikeTheseApi(ListApi):
             filters=query.filters,
             limit=query.validated_data["limit"],
         )
-        return render(self.counted(ranked), public=True)
+        return render(ranked, public=True)
 
 
 class PredictApi(ListApi):
     permission_classes = [IsAuthenticated]
-    counts_in_read = False
+    throttle_classes = [ListRateThrottle]
 
     class QuerySerializer(serializers.Serializer):
         item_id = serializers.IntegerField(min_value=1)
