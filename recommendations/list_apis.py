@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 
 from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -15,6 +16,7 @@ from rest_framework.exceptions import (
     Throttled,
     ValidationError,
 )
+from rest_framework.fields import empty
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,48 +24,92 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from accounts.permissions import acts_for_others
+from catalog.models import Category, Item
 from config.query import reject_repeated
 from config.renderers import OrjsonRenderer
 from recommendations import selectors, store
 from recommendations.throttling import ListRateThrottle, rate_window
 
 MAX_LIMIT = 100
-SLUG = re.compile(r"[-a-zA-Z0-9_]+")
-DECIMAL = re.compile(r"-?[0-9]{0,8}(\.[0-9]{0,2})?")
+INTEGER = re.compile(r"-?[0-9]+")
+DECIMAL = re.compile(r"-?[0-9]{1,8}(\.[0-9]{1,2})?")
 MAX_IDS = 100
+IDS = re.compile(rf"[1-9][0-9]{{0,8}}(,[1-9][0-9]{{0,8}}){{0,{MAX_IDS - 1}}}")
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "pattern": r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){0,99}$",
-        "example": "3,8,12",
-    }
-)
+@extend_schema_field({"type": "string", "pattern": f"^{IDS.pattern}$", "example": "3,8,12"})
 class IdListField(serializers.CharField):
-    """Comma-separated positive integer ids, e.g. `exclude=3,8,12`."""
+    """Comma-separated positive integer ids, e.g. `items=3,8,12`."""
 
     def to_internal_value(self, data: object) -> list[int]:
         text = super().to_internal_value(data)
-        try:
-            ids = [int(part) for part in text.split(",") if part.strip()]
-        except ValueError as exc:
-            raise serializers.ValidationError("Use comma-separated integer ids.") from exc
-        if any(i < 1 for i in ids) or len(ids) > MAX_IDS:
-            raise serializers.ValidationError(f"Give 1 to {MAX_IDS} positive ids.")
-        return ids
+        if not IDS.fullmatch(text):
+            raise serializers.ValidationError(
+                f"Give 1 to {MAX_IDS} positive ids, comma-separated, no spaces."
+            )
+        return [int(part) for part in text.split(",")]
+
+
+@extend_schema_field({"type": "string", "pattern": f"^({IDS.pattern})?$", "example": "3,8,12"})
+class OptionalIdListField(IdListField):
+    """As IdListField; empty means none."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(allow_blank=True, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": r"^[-a-zA-Z0-9_]*$", "maxLength": 100})
+class CategoryField(serializers.SlugField):
+    """A category slug; empty means any."""
+
+    def __init__(self, **kwargs: object) -> None:
+        max_length = Category._meta.get_field("slug").max_length
+        super().__init__(allow_blank=True, max_length=max_length, **kwargs)
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer written as plain digits (DRF would take "5.0")."""
+
+    def to_internal_value(self, data: object) -> int:
+        if not (isinstance(data, str) and INTEGER.fullmatch(data)):
+            raise serializers.ValidationError("Give a whole number.", code="invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(  # empty means no bound
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": f"^({DECIMAL.pattern})?$",
+        "example": "19.99",
+    }
+)
+class QueryDecimalField(serializers.DecimalField):
+    """A price written as plain digits, at most 8 before the point and 2 after (Decimal()
+    would strip spaces, and take an exponent); the schema states the same pattern."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(max_digits=10, decimal_places=2, **kwargs)
+
+    def to_internal_value(self, data: object) -> Decimal:
+        if not (isinstance(data, str) and DECIMAL.fullmatch(data)):
+            raise serializers.ValidationError("Give a price like 12.50.", code="invalid")
+        return super().to_internal_value(data)
 
 
 class ListQuerySerializer(serializers.Serializer):
-    """The list query as documented in the schema; `_parse` applies the same rules."""
+    """The list query: the schema is generated from it and every request is parsed by its
+    fields (see ListQuery.parse); the two cannot disagree."""
 
-    limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_LIMIT)
-    exclude = IdListField(required=False, allow_blank=True, help_text="ids the client shows")
-    category = serializers.SlugField(required=False, allow_blank=True)
-    min_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
-    max_price = serializers.DecimalField(max_digits=10, decimal_places=2, required=False)
+    limit = QueryIntegerField(required=False, default=20, min_value=1, max_value=MAX_LIMIT)
+    exclude = OptionalIdListField(required=False, help_text="ids the client shows")
+    category = CategoryField(required=False)
+    min_price = QueryDecimalField(required=False)
+    max_price = QueryDecimalField(required=False)
     size = serializers.CharField(required=False, allow_blank=True, max_length=20)
-    brand = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    brand = serializers.CharField(
+        required=False, allow_blank=True, max_length=Item._meta.get_field("brand").max_length
+    )
 
 
 class CardSerializer(serializers.Serializer):
@@ -115,70 +161,44 @@ def render(ranked: selectors.RankedList, *, public: bool) -> Response:
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A parsed list query: the same fields and rules as ListQuerySerializer, without building
-    a serializer per request (that alone cost about as much as the whole Redis read)."""
+    """A list query parsed by the fields of its serializer (built once per serializer class:
+    building a serializer per request cost about as much as the whole Redis read)."""
 
     validated_data: dict
     filters: selectors.Filters
 
-
-def _parse(
-    params: QueryDict, extra_ids: tuple[str, ...] = (), extra_ints: tuple[str, ...] = ()
-) -> ListQuery:
-    errors: dict[str, list[str]] = {}
-    data: dict = {"limit": 20}
-
-    def number(name: str, cast: type, low: object = None, high: object = None) -> object:
-        raw = params.get(name)
-        if raw is None or (raw == "" and cast is Decimal):  # an empty price: no bound
-            return None
-        try:
-            if cast is Decimal and not DECIMAL.fullmatch(raw):  # Decimal() would strip spaces
-                raise ValueError
-            value = cast(raw)
-            if (low is not None and value < low) or (high is not None and value > high):
-                raise ValueError
-            if cast is Decimal and not value.is_finite():
-                raise ValueError
-        except (ValueError, ArithmeticError):
-            errors[name] = [f"Give a number from {low} to {high}." if high else "Give a number."]
-            return None
-        return value
-
-    limit = number("limit", int, 1, MAX_LIMIT)
-    data["limit"] = limit or 20
-    for name in extra_ints:
-        data[name] = number(name, int, 1)
-    for name in ("min_price", "max_price"):
-        data[name] = number(name, Decimal, Decimal("-1e8"), Decimal("1e8"))
-    for name in ("exclude", *extra_ids):
-        raw = params.get(name)
-        if raw:
+    @classmethod
+    def parse(
+        cls, params: QueryDict, serializer: type[serializers.Serializer] = ListQuerySerializer
+    ) -> "ListQuery":
+        data, errors = {}, {}
+        for name, field in _fields(serializer).items():
+            raw = params.get(name)
+            if raw is None or (raw == "" and not isinstance(field, serializers.CharField)):
+                if field.required:
+                    errors[name] = ["This field is required."]
+                data[name] = field.get_default() if field.default is not empty else None
+                continue
             try:
-                data[name] = IdListField().to_internal_value(raw)
+                data[name] = field.run_validation(raw)
             except serializers.ValidationError as exc:
-                errors[name] = [str(m) for m in exc.detail]
-    for name in extra_ids:
-        if not data.get(name) and name not in errors:
-            errors[name] = ["This field is required."]
-    for name, longest in (("category", 50), ("size", 20), ("brand", 100)):
-        value = params.get(name)
-        if value is not None and len(value) > longest:
-            errors[name] = [f"At most {longest} characters."]
-        elif name == "category" and value and not SLUG.fullmatch(value):
-            errors[name] = ["Give a category slug (letters, digits, - and _)."]
-        data[name] = value or None
-    if errors:
-        raise ValidationError(errors)
-    filters = selectors.Filters(
-        category=data["category"],
-        min_price=data["min_price"],
-        max_price=data["max_price"],
-        size=data["size"],
-        brand=data["brand"],
-        exclude=frozenset(data.get("exclude") or ()),
-    )
-    return ListQuery(data, filters)
+                errors[name] = exc.detail
+        if errors:
+            raise ValidationError(errors)
+        filters = selectors.Filters(
+            category=data["category"] or None,
+            min_price=data["min_price"],
+            max_price=data["max_price"],
+            size=data["size"] or None,
+            brand=data["brand"] or None,
+            exclude=frozenset(data["exclude"] or ()),
+        )
+        return cls(data, filters)
+
+
+@cache
+def _fields(serializer: type[serializers.Serializer]) -> dict[str, serializers.Field]:
+    return dict(serializer().fields)
 
 
 class ListApi(APIView):
@@ -189,8 +209,6 @@ class ListApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
     renderer_classes = [OrjsonRenderer]
-    extra_ids: tuple[str, ...] = ()
-    extra_ints: tuple[str, ...] = ()
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         super().initial(request, *args, **kwargs)
@@ -201,8 +219,10 @@ class ListApi(APIView):
             exc = AuthenticationFailed("This account no longer exists.", "account_closed")
         return super().handle_exception(exc)
 
+    query_serializer: type[serializers.Serializer] = ListQuerySerializer
+
     def query(self, request: Request) -> ListQuery:
-        return _parse(request.query_params, self.extra_ids, self.extra_ints)
+        return ListQuery.parse(request.query_params, self.query_serializer)
 
 
 def within_rate(ranked: selectors.RankedList, hit: store.Hit) -> selectors.RankedList:
@@ -214,9 +234,9 @@ def within_rate(ranked: selectors.RankedList, hit: store.Hit) -> selectors.Ranke
 
 class UserTopBuysApi(ListApi):
     class QuerySerializer(ListQuerySerializer):
-        user_id = serializers.IntegerField(required=False, min_value=1, help_text="staff, service")
+        user_id = QueryIntegerField(required=False, min_value=1, help_text="staff, service")
 
-    extra_ints = ("user_id",)
+    query_serializer = QuerySerializer
 
     @extend_schema(parameters=[QuerySerializer], responses=ListOutputSerializer)
     def get(self, request: Request) -> Response:
@@ -299,7 +319,7 @@ class MoreLikeTheseApi(ListApi):
     class QuerySerializer(ListQuerySerializer):
         items = IdListField(help_text="liked item ids, comma-separated")
 
-    extra_ids = ("items",)
+    query_serializer = QuerySerializer
     throttle_classes = [ListRateThrottle]  # several lists: the hit is counted on its own
 
     @extend_schema(parameters=[QuerySerializer], responses=ListOutputSerializer)

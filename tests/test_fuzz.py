@@ -37,3 +37,15 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(live_server, tmp_path
             cwd=tmp_path,  # its cache goes there, not into the checkout
         )  # fmt: skip
         assert done.returncode == 0, done.stdout[-4000:]
+    # The list queries with every check, positive_data_acceptance too: whatever the schema
+    # allows there is accepted (the parser and the schema come from one definition).
+    done = subprocess.run(
+        [st, "run", f"{live_server.url}/api/schema/", "--checks", "all",
+         "--include-path-regex", "^/api/recommendations/(top-buys|trending|similar|"
+         "bought-together|more-like-these)", "--max-examples", "25",
+         "--seed", "1", "--generation-deterministic", "--no-color",
+         "--phases", "examples,coverage,fuzzing",
+         "--header", f"Authorization: Bearer {token}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:]

@@ -250,3 +250,14 @@ def test_a_new_client_walks_the_whole_demo_through_the_api(
     assert len(shown) == 20  # deck quality itself is tested on a larger shop in test_swipe
     predicted = api.get(f"{BASE}/predict/", {"item_id": group_items[10]}).json()
     assert 0 < predicted["like_probability"] < 1
+
+
+def test_the_query_takes_what_the_schema_and_the_catalog_allow_and_refuses_beyond(api):
+    """One definition (ListQuerySerializer) for the schema and the parser: a 100-character
+    slug, as Category.slug allows, is a valid filter; 101 is not."""
+    ok = api.get(f"/api/recommendations/trending/?category={'a' * 100}&min_price=&exclude=")
+    assert ok.status_code in (200, 404), ok.content  # 404 only when nothing is published
+    assert ok.status_code != 400
+    for bad in (f"category={'a' * 101}", "min_price=1e3", "exclude=01,2", "limit=5.0"):
+        answer = api.get(f"/api/recommendations/trending/?{bad}")
+        assert answer.status_code == 400, bad
