@@ -61,8 +61,12 @@ def compare(label: str, *, repeats: int = 6) -> str:
     from recommendations import store
     from recommendations.models import Order
     from recommendations.services.aggregation import update_interactions
-    from recommendations.services.lists import generate_top_buys
-    from recommendations.services.training import current_als_params, load_scores, train_als_model
+    from recommendations.services.precompute.top_buys import generate_top_buys
+    from recommendations.services.training.als import (
+        current_als_params,
+        load_scores,
+        train_als_model,
+    )
 
     n = settings.PICKS_LIST_LENGTH
     # Jobs count recency from their run's time: replay an old history as of its last order.

@@ -71,9 +71,10 @@ def main() -> None:
     from accounts.models import User
     from accounts.tokens import PicksRefreshToken
     from recommendations import store
-    from recommendations.services.swipe import load_served_mf
+    from recommendations.models import ModelRun
+    from recommendations.services.training.model_runs import load_served
 
-    _, artifact = load_served_mf()
+    _, artifact = load_served(ModelRun.Kind.MF)
     user = User.objects.get(pk=int(artifact.users.ids[0]))
     token = str(PicksRefreshToken.for_user(user).access_token)
     product = store.read_page([(store.GLOBAL, store.GLOBAL_TOP_BUYS)], want=1, stored=1).entries[0]

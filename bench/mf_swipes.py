@@ -36,7 +36,8 @@ def demo_decks() -> str:
     from recommendations import store
     from recommendations.ml.diversity import longest_cluster_count
     from recommendations.models import Interaction, ModelRun
-    from recommendations.services.swipe import item_clusters, load_served_mf
+    from recommendations.services.precompute.decks import item_clusters
+    from recommendations.services.training.model_runs import load_served
 
     groups = ShopSpec().groups
     item_group = {
@@ -48,7 +49,7 @@ def demo_decks() -> str:
             "pk", "username"
         )
     }
-    _, artifact = load_served_mf()
+    _, artifact = load_served(ModelRun.Kind.MF)
     cluster = dict(
         zip(artifact.items.ids.tolist(), item_clusters(artifact.items).tolist(), strict=True)
     )

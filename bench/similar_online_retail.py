@@ -36,8 +36,8 @@ def main() -> None:
     from catalog.models import Item
     from recommendations import store
     from recommendations.models import OrderLine
-    from recommendations.services.swipe import generate_similar_items
-    from recommendations.services.training import served_run
+    from recommendations.services.precompute.similar import generate_similar_items
+    from recommendations.services.training.model_runs import served_run
 
     if served_run("als") is None:
         raise SystemExit("no served ALS model: run bench/als_path.py first")

@@ -50,7 +50,7 @@ def measure(repeats: int) -> str:
 
     from recommendations import store
     from recommendations.services.aggregation import update_interactions
-    from recommendations.services.lists import generate_global_top_buys
+    from recommendations.services.precompute.global_lists import generate_global_top_buys
 
     first = _timed(update_interactions)
     with connection.cursor() as cursor:

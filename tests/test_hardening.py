@@ -25,7 +25,7 @@ from accounts.tokens import PicksAccessToken, PicksRefreshToken
 from catalog.models import Item
 from config.clientip import client_ip
 from recommendations.models import Interaction, ModelRun, Order
-from recommendations.services.training import record_run
+from recommendations.services.training.model_runs import record_run
 from tests.conftest import client_for
 from tests.factories import ItemFactory, UserFactory
 

@@ -12,8 +12,9 @@ from recommendations.ml.data import IdIndex, aggregate, holdout_mask, split_by_t
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun, OrderLine
 from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
-from recommendations.services.swipe import fit_and_score
-from recommendations.services.training import NoTrainingData, current_als_params, served_run
+from recommendations.services.training.als import current_als_params
+from recommendations.services.training.mf import fit_and_score
+from recommendations.services.training.model_runs import NoTrainingData, served_run
 
 SPLITS = ("temporal", "random")
 

@@ -12,25 +12,18 @@ from recommendations.ml.basket import BasketParams
 from recommendations.models import ModelRun
 from recommendations.services.aggregation import AggregationResult, update_interactions
 from recommendations.services.housekeeping import prune_artifacts
-from recommendations.services.lists import (
-    PublishResult,
-    generate_bought_together,
-    generate_global_top_buys,
-    generate_top_buys,
-)
+from recommendations.services.precompute import PublishResult
+from recommendations.services.precompute.bought_together import generate_bought_together
+from recommendations.services.precompute.decks import generate_decks
+from recommendations.services.precompute.global_lists import generate_global_top_buys
+from recommendations.services.precompute.similar import generate_similar_items
+from recommendations.services.precompute.top_buys import generate_top_buys
 from recommendations.services.progress import log_step
 from recommendations.services.publish import publish_catalog
-from recommendations.services.swipe import (
-    generate_decks,
-    generate_similar_items,
-    train_mf_model,
-)
-from recommendations.services.training import (
-    NoServedModel,
-    NoTrainingData,
-    train_als_model,
-    train_market_basket,
-)
+from recommendations.services.training.als import train_als_model
+from recommendations.services.training.basket import train_market_basket
+from recommendations.services.training.mf import train_mf_model
+from recommendations.services.training.model_runs import NoServedModel, NoTrainingData
 
 LOCK = "pipeline"
 # A shop without swipes (orders only) has no MF model and no decks; the rest still runs.

@@ -14,14 +14,13 @@ from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import BatchMetadata, Interaction, ModelRun, UserProductInteraction
 from recommendations.services.aggregation import update_interactions
 from recommendations.services.demo import generate_demo_data
-from recommendations.services.lists import (
-    generate_bought_together,
-    generate_global_top_buys,
-    generate_top_buys,
-)
 from recommendations.services.pipeline import PipelineLocked, pipeline_lock, run_pipeline
+from recommendations.services.precompute.bought_together import generate_bought_together
+from recommendations.services.precompute.global_lists import generate_global_top_buys
+from recommendations.services.precompute.top_buys import generate_top_buys
 from recommendations.services.publish import publish_catalog
-from recommendations.services.training import train_als_model, train_market_basket
+from recommendations.services.training.als import train_als_model
+from recommendations.services.training.basket import train_market_basket
 from tests import reads
 from tests.factories import ItemFactory, UserFactory
 

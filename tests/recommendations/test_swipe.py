@@ -10,14 +10,12 @@ from recommendations import store
 from recommendations.ml import mf
 from recommendations.ml.diversity import longest_cluster_count
 from recommendations.ml.synthetic import ShopSpec
-from recommendations.models import Interaction
+from recommendations.models import Interaction, ModelRun
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.pipeline import run_pipeline
-from recommendations.services.swipe import (
-    generate_similar_items,
-    item_clusters,
-    load_served_mf,
-)
+from recommendations.services.precompute.decks import item_clusters
+from recommendations.services.precompute.similar import generate_similar_items
+from recommendations.services.training.model_runs import load_served
 from tests import reads
 from tests.conftest import client_for
 
@@ -58,7 +56,7 @@ def test_a_deck_never_shows_a_swiped_or_bought_item(served):
 
 
 def test_a_deck_has_no_run_of_near_duplicates_and_a_share_of_exploration(served):
-    _, artifact = load_served_mf()
+    _, artifact = load_served(ModelRun.Kind.MF)
     cluster_of = dict(
         zip(artifact.items.ids.tolist(), item_clusters(artifact.items).tolist(), strict=True)
     )
@@ -112,7 +110,7 @@ def test_similar_items_of_an_active_item_blend_behaviour_and_content(served):
 
 
 def test_the_like_probability_is_one_dot_product_of_the_stored_embeddings(served):
-    _, artifact = load_served_mf()
+    _, artifact = load_served(ModelRun.Kind.MF)
     user_id, item_ids = int(artifact.users.ids[0]), artifact.items.ids[:20].tolist()
     user_vector = store.read_vectors("user", [user_id])[user_id]
     item_vectors = store.read_vectors("item", item_ids)
@@ -126,6 +124,6 @@ def test_the_like_probability_is_one_dot_product_of_the_stored_embeddings(served
 
 
 def test_mf_runs_record_auc_and_ranking_metrics(served):
-    run, _ = load_served_mf()
+    run, _ = load_served(ModelRun.Kind.MF)
     assert run.metrics["auc"] > 0.85
     assert {"log_loss", "ndcg@10", "precision@10", "recall@10"} <= run.metrics.keys()

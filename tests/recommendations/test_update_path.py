@@ -31,10 +31,12 @@ from recommendations.models import (
 )
 from recommendations.services.aggregation import update_interactions
 from recommendations.services.demo import generate_demo_data
-from recommendations.services.lists import generate_top_buys
 from recommendations.services.pipeline import pipeline_lock, run_pipeline
-from recommendations.services.swipe import generate_decks, train_mf_model
-from recommendations.services.training import served_run, train_als_model
+from recommendations.services.precompute.decks import generate_decks
+from recommendations.services.precompute.top_buys import generate_top_buys
+from recommendations.services.training.als import train_als_model
+from recommendations.services.training.mf import train_mf_model
+from recommendations.services.training.model_runs import served_run
 from tests import reads
 from tests.conftest import client_for
 from tests.factories import ItemFactory, UserFactory

@@ -6,8 +6,8 @@ from django.core.management.base import CommandError, CommandParser
 
 from recommendations.artifacts import ArtifactMissing
 from recommendations.management.commands._job import JobCommand
-from recommendations.services.lists import PublishResult
-from recommendations.services.training import NoServedModel, NoTrainingData
+from recommendations.services.precompute import PublishResult
+from recommendations.services.training.model_runs import NoServedModel, NoTrainingData
 
 
 class PublishCommand(JobCommand):

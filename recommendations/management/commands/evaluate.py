@@ -4,7 +4,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from recommendations.management.commands._job import JobCommand
 from recommendations.services.evaluation import SPLITS, evaluate_models
-from recommendations.services.training import NoTrainingData
+from recommendations.services.training.model_runs import NoTrainingData
 
 
 class Command(JobCommand):

@@ -1,5 +1,5 @@
 from recommendations.management.commands._publishing import PublishCommand
-from recommendations.services.lists import generate_bought_together
+from recommendations.services.precompute.bought_together import generate_bought_together
 
 
 class Command(PublishCommand):

@@ -1,5 +1,5 @@
 from recommendations.management.commands._publishing import PublishCommand
-from recommendations.services.swipe import generate_decks
+from recommendations.services.precompute.decks import generate_decks
 
 
 class Command(PublishCommand):

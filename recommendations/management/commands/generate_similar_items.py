@@ -1,5 +1,5 @@
 from recommendations.management.commands._publishing import PublishCommand
-from recommendations.services.swipe import generate_similar_items
+from recommendations.services.precompute.similar import generate_similar_items
 
 
 class Command(PublishCommand):

@@ -1,5 +1,5 @@
 from recommendations.management.commands._publishing import PublishCommand
-from recommendations.services.lists import generate_top_buys
+from recommendations.services.precompute.top_buys import generate_top_buys
 
 
 class Command(PublishCommand):

@@ -3,7 +3,7 @@ from django.core.management.base import CommandError, CommandParser
 from recommendations.artifacts import ArtifactMissing
 from recommendations.management.commands._job import JobCommand
 from recommendations.services.pipeline import PipelineLocked, PipelineLockLost, run_pipeline
-from recommendations.services.training import NoServedModel, NoTrainingData
+from recommendations.services.training.model_runs import NoServedModel, NoTrainingData
 
 
 class Command(JobCommand):

@@ -1,12 +1,12 @@
 from django.core.management.base import CommandError, CommandParser
 
 from recommendations.management.commands._job import JobCommand
-from recommendations.services.training import (
-    NoTrainingData,
+from recommendations.services.training.als import (
     current_als_params,
     replace_params,
     train_als_model,
 )
+from recommendations.services.training.model_runs import NoTrainingData
 
 
 class Command(JobCommand):

@@ -4,7 +4,8 @@ from django.core.management.base import CommandError, CommandParser
 
 from recommendations.management.commands._job import JobCommand
 from recommendations.ml.basket import BasketParams
-from recommendations.services.training import NoTrainingData, train_market_basket
+from recommendations.services.training.basket import train_market_basket
+from recommendations.services.training.model_runs import NoTrainingData
 
 
 class Command(JobCommand):

@@ -2,8 +2,8 @@ from django.core.management.base import CommandError, CommandParser
 
 from recommendations.management.commands._job import JobCommand
 from recommendations.ml.mf import MfParams
-from recommendations.services.swipe import train_mf_model
-from recommendations.services.training import NoTrainingData
+from recommendations.services.training.mf import train_mf_model
+from recommendations.services.training.model_runs import NoTrainingData
 
 
 class Command(JobCommand):

@@ -1,38 +1,29 @@
-"""Training jobs: ALS (with random-search tuning), FP-Growth rules; each recorded as a ModelRun."""
+"""`train_als_model`: implicit ALS with random-search tuning, gated on held-out pairs."""
 
-import logging
-import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
-from pathlib import Path
-from typing import TypeVar
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
-from django.utils import timezone
 
 from recommendations import artifacts
-from recommendations.ml import als, basket, popularity
-from recommendations.ml.data import IdIndex, ScoreTable
+from recommendations.ml import als, popularity
+from recommendations.ml.data import (
+    IdIndex,
+    ScoreTable,
+)
 from recommendations.ml.evaluate import compare_with_popularity, ranking_metrics
-from recommendations.models import ModelRun, OrderLine
+from recommendations.models import ModelRun
 from recommendations.services.clock import run_time
 from recommendations.services.progress import log_step, track
 from recommendations.services.scores import current_scores
-
-logger = logging.getLogger(__name__)
-GATE_METRIC = "ndcg@10"
-P = TypeVar("P")
-EVALUATED_USERS = 5000
-
-
-class NoTrainingData(Exception):
-    """There is nothing to learn from yet."""
-
-
-class NoServedModel(Exception):
-    """No model of that kind has been published."""
+from recommendations.services.training.model_runs import (
+    EVALUATED_USERS,
+    GATE_METRIC,
+    NoTrainingData,
+    apply_gate,
+    record_run,
+    rival_params,
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +32,6 @@ class AlsArtifact:
     users: IdIndex
     items: IdIndex
     params: als.AlsParams
-
-
-@dataclass(frozen=True)
-class BasketArtifact:
-    rules: object  # pandas DataFrame of association rules over item ids
-    params: basket.BasketParams
 
 
 def load_scores() -> ScoreTable:
@@ -63,45 +48,6 @@ def load_scores() -> ScoreTable:
         rows.scores[positive],
         np.maximum(run_time().timestamp() - times, 0) / 86_400,
     )
-
-
-def record_run(run: ModelRun, work: Callable[[ModelRun], None]) -> ModelRun:
-    """Run `work` on a recorded run; a failure is recorded too, then raised. A run never stays
-    "running": whatever `work` or the save of its results raises marks it failed."""
-    started = time.perf_counter()
-    try:
-        work(run)
-        run.status = ModelRun.Status.SUCCEEDED
-        run.finished_at = timezone.now()
-        run.metrics = _json_safe(
-            {**run.metrics, "duration_seconds": round(time.perf_counter() - started, 3)}
-        )
-        run.trials = _json_safe(run.trials)
-        run.save()
-    except BaseException as exc:
-        ModelRun.objects.filter(pk=run.pk).update(
-            status=ModelRun.Status.FAILED,
-            decision=f"failed: {exc!r}"[:255],
-            finished_at=timezone.now(),
-            published=False,
-        )
-        run.refresh_from_db()
-        raise
-    return run
-
-
-def _json_safe(value: object) -> object:
-    """Metrics as JSON can store them: a NaN or infinite number becomes null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-# ---- ALS ---------------------------------------------------------------------------------
 
 
 def current_als_params() -> als.AlsParams:
@@ -172,66 +118,6 @@ def tune_als(
         log_step("tune_als", "trial", **params.as_dict(), ndcg=round(score, 4))
     best = max(recorded, key=lambda trial: trial[f"ndcg@{k}"])
     return als.AlsParams(**best["params"]), recorded
-
-
-def served_run(kind: str) -> ModelRun | None:
-    """The most recently published run of a kind."""
-    return ModelRun.objects.filter(kind=kind, published=True).first()
-
-
-def rival_params(kind: str, params: P) -> P | None:
-    """The served run's parameters of `kind` if they differ from `params`: the gate then
-    trains them on the candidate's split too, so both are scored on the same held-out data in
-    the same run (scores from different samples differ by chance alone). None when nothing is
-    served, its parameters are the same, or they no longer fit (a run of an older shape)."""
-    served = served_run(kind)
-    if served is None:
-        return None
-    names = {f.name for f in fields(params)}
-    try:
-        other = type(params)(**{k: v for k, v in served.params.items() if k in names})
-    except TypeError:
-        return None
-    return other if other != params else None
-
-
-def apply_gate(
-    run: ModelRun,
-    *,
-    force: bool,
-    tolerance: float,
-    rival_score: float | None,
-    metric: str = GATE_METRIC,
-    higher_is_better: bool = True,
-) -> None:
-    """Publish `run` unless the served model's parameters, trained and scored on the same
-    split in this run (`rival_score`), did better beyond `tolerance`. With the served
-    parameters the candidate is the served model on newer data: it is published."""
-    served = served_run(run.kind)
-    sign = 1 if higher_is_better else -1
-    new = run.metrics.get(metric, 0.0)
-    if rival_score is not None:
-        run.metrics[f"served_params_{metric}"] = rival_score
-    if force:
-        run.published, run.decision = True, "published (forced)"
-    elif served is None:
-        run.published, run.decision = True, "published: first model"
-    elif not artifacts.readable(served.artifact_name):
-        run.published = True
-        run.decision = f"published: served run #{served.pk} has no readable artifact"
-        logger.warning("served %s run #%s: artifact missing or unreadable", run.kind, served.pk)
-    elif rival_score is None:
-        run.published = True
-        run.decision = f"published: the served parameters on newer data ({metric} {new:.4f})"
-    elif sign * new >= sign * rival_score - tolerance:
-        run.published = True
-        run.decision = f"published: {metric} {new:.4f} vs served parameters {rival_score:.4f}"
-    else:
-        run.published = False
-        run.decision = (
-            f"kept served run #{served.pk}: {metric} {new:.4f} vs its parameters "
-            f"{rival_score:.4f} on the same held-out data"
-        )
 
 
 def evaluation_holdout(
@@ -309,75 +195,6 @@ def _split_matrices(
     train = full - data.matrix(half_life_days=params.half_life_days, mask=test)
     train.eliminate_zeros()  # the held-out pairs (each pair is one entry, so exactly 0)
     return full, train
-
-
-def load_served_als() -> tuple[ModelRun, AlsArtifact]:
-    """The published ALS run and its artifact."""
-    run = served_run(ModelRun.Kind.ALS)
-    if run is None:
-        raise NoServedModel("no ALS model is published: run train_als_model first")
-    return run, artifacts.load(run.artifact_name)
-
-
-# ---- market basket -------------------------------------------------------------------------
-
-
-def order_baskets() -> list[list[int]]:
-    """Item ids per non-cancelled invoice (guest orders too), lines with a positive quantity."""
-    pairs = np.array(
-        OrderLine.objects.filter(order__is_cancelled=False, quantity__gt=0)
-        .order_by("order_id")
-        .values_list("order_id", "item_id"),
-        dtype=np.int64,
-    ).reshape(-1, 2)
-    if not len(pairs):
-        return []
-    splits = np.flatnonzero(np.diff(pairs[:, 0])) + 1
-    return [part.tolist() for part in np.split(pairs[:, 1], splits)]
-
-
-def file_baskets(path: Path) -> list[list[str]]:
-    """One basket per non-empty line, items separated by commas."""
-    with path.open(encoding="utf-8") as f:
-        return [
-            [item.strip() for item in line.split(",") if item.strip()] for line in f if line.strip()
-        ]
-
-
-def train_market_basket(
-    *, params: basket.BasketParams, baskets_file: Path | None = None
-) -> ModelRun:
-    """Mine FP-Growth rules from the orders (or a basket file) and record their counts."""
-    params.check()
-    baskets = file_baskets(baskets_file) if baskets_file else order_baskets()
-    if not baskets:
-        raise NoTrainingData("no baskets: import or push orders first")
-    source = str(baskets_file.name) if baskets_file else "orders"
-    run = ModelRun.objects.create(
-        kind=ModelRun.Kind.BASKET, params={**params.__dict__, "source": source}
-    )
-
-    def work(run: ModelRun) -> None:
-        mined = basket.mine(baskets, params)
-        run.data_size = {
-            "baskets": len(baskets),
-            "items": len({item for b in baskets for item in b}),
-        }
-        run.metrics = {
-            "itemsets": len(mined.itemsets),
-            "itemsets_by_length": basket.itemset_counts_by_length(mined.itemsets),
-            "rules": len(mined.rules),
-            "rules_by_length": basket.rule_counts_by_length(mined.rules),
-        }
-        if baskets_file is None:
-            run.artifact_name = artifacts.save(
-                kind="basket", obj=BasketArtifact(mined.rules, params)
-            )
-            run.published, run.decision = True, "published: rules from the orders"
-        else:
-            run.decision = "not served: mined from a file"
-
-    return record_run(run, work)
 
 
 def replace_params(params: als.AlsParams, **changes: object) -> als.AlsParams:

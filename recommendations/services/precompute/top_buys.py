@@ -1,0 +1,75 @@
+"""`generate_top_buys`: every user's top N from the served ALS model."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from django.conf import settings
+from django.utils import timezone
+
+from recommendations import store
+from recommendations.ml import als
+from recommendations.ml.data import IdIndex, build_matrix
+from recommendations.models import Interaction, ModelRun
+from recommendations.services.precompute import PublishResult
+from recommendations.services.progress import log_step, track
+from recommendations.services.publish import active_item_ids
+from recommendations.services.scores import current_scores
+from recommendations.services.sql import INT, fetch_array
+from recommendations.services.training.model_runs import load_served
+
+
+def _not_offered(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
+    """users x items: 1 where the user bought the item (orders or purchase events, as of the
+    last update_interactions, from the scores' snapshot) or ever disliked it."""
+    rows = current_scores()
+    disliked = fetch_array(
+        "SELECT user_id, item_id FROM recommendations_interaction WHERE kind = %s",
+        [Interaction.Kind.DISLIKE],
+        types=(INT, INT),
+    ).astype(np.int64)
+    user_ids = np.concatenate([rows.user_ids[rows.bought], disliked[:, 0]])
+    item_ids = np.concatenate([rows.item_ids[rows.bought], disliked[:, 1]])
+    matrix = build_matrix(user_ids, item_ids, np.ones(len(user_ids)), users=users, items=items)
+    return matrix.user_items
+
+
+def _inactive(items: IdIndex) -> npt.NDArray[np.int64]:
+    """Column indices of items that must not be shown."""
+    active = np.fromiter(active_item_ids(), dtype=np.int64)
+    return np.flatnonzero(~np.isin(items.ids, active))
+
+
+def generate_top_buys(*, n: int | None = None, batch_users: int = 10_000) -> PublishResult:
+    """Every user's top N items from the served ALS model, bought and disliked items left out.
+
+    A batch of users is written to Redis by a second thread while the next one is scored.
+    """
+    n = n or settings.PICKS_LIST_LENGTH
+    run, artifact = load_served(ModelRun.Kind.ALS)
+    not_offered = _not_offered(artifact.users, artifact.items)
+    inactive = _inactive(artifact.items)
+    with (
+        store.publishing(store.TOP_BUYS) as publication,
+        ThreadPoolExecutor(max_workers=1) as writer,
+    ):
+        written = None
+        for start in track(
+            range(0, len(artifact.users), batch_users), job="generate_top_buys", unit="batches"
+        ):
+            users = np.arange(start, min(start + batch_users, len(artifact.users)))
+            ids, scores = als.top_n(
+                artifact.model, not_offered, n=n, users=users, filter_items=inactive
+            )
+            item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
+            if written is not None:
+                written.result()  # one batch in flight at a time; its errors surface here
+            written = writer.submit(
+                publication.put_rows, artifact.users.ids[users], item_ids, scores
+            )
+        if written is not None:
+            written.result()
+        publication.commit(built_at=timezone.now().isoformat(), source="als", model_run=run.pk)
+    log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
+    return PublishResult(publication.version, publication.lists)

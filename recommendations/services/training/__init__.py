@@ -1,0 +1,1 @@
+"""Training jobs, one per file, and the model-run helper they share."""

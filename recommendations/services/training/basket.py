@@ -1,0 +1,75 @@
+"""`train_market_basket`: FP-Growth rules over the orders (or a basket file)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recommendations import artifacts
+from recommendations.ml import basket
+from recommendations.models import ModelRun, OrderLine
+from recommendations.services.training.model_runs import NoTrainingData, record_run
+
+
+@dataclass(frozen=True)
+class BasketArtifact:
+    rules: object  # pandas DataFrame of association rules over item ids
+    params: basket.BasketParams
+
+
+def order_baskets() -> list[list[int]]:
+    """Item ids per non-cancelled invoice (guest orders too), lines with a positive quantity."""
+    pairs = np.array(
+        OrderLine.objects.filter(order__is_cancelled=False, quantity__gt=0)
+        .order_by("order_id")
+        .values_list("order_id", "item_id"),
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    if not len(pairs):
+        return []
+    splits = np.flatnonzero(np.diff(pairs[:, 0])) + 1
+    return [part.tolist() for part in np.split(pairs[:, 1], splits)]
+
+
+def file_baskets(path: Path) -> list[list[str]]:
+    """One basket per non-empty line, items separated by commas."""
+    with path.open(encoding="utf-8") as f:
+        return [
+            [item.strip() for item in line.split(",") if item.strip()] for line in f if line.strip()
+        ]
+
+
+def train_market_basket(
+    *, params: basket.BasketParams, baskets_file: Path | None = None
+) -> ModelRun:
+    """Mine FP-Growth rules from the orders (or a basket file) and record their counts."""
+    params.check()
+    baskets = file_baskets(baskets_file) if baskets_file else order_baskets()
+    if not baskets:
+        raise NoTrainingData("no baskets: import or push orders first")
+    source = str(baskets_file.name) if baskets_file else "orders"
+    run = ModelRun.objects.create(
+        kind=ModelRun.Kind.BASKET, params={**params.__dict__, "source": source}
+    )
+
+    def work(run: ModelRun) -> None:
+        mined = basket.mine(baskets, params)
+        run.data_size = {
+            "baskets": len(baskets),
+            "items": len({item for b in baskets for item in b}),
+        }
+        run.metrics = {
+            "itemsets": len(mined.itemsets),
+            "itemsets_by_length": basket.itemset_counts_by_length(mined.itemsets),
+            "rules": len(mined.rules),
+            "rules_by_length": basket.rule_counts_by_length(mined.rules),
+        }
+        if baskets_file is None:
+            run.artifact_name = artifacts.save(
+                kind="basket", obj=BasketArtifact(mined.rules, params)
+            )
+            run.published, run.decision = True, "published: rules from the orders"
+        else:
+            run.decision = "not served: mined from a file"
+
+    return record_run(run, work)

@@ -1,0 +1,195 @@
+"""`train_mf_model`: PyTorch MF on swipes (or ratings), its embeddings into Redis."""
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from django.utils import timezone
+
+from recommendations import artifacts, store
+from recommendations.ml import mf
+from recommendations.ml.data import IdIndex, build_matrix, holdout_mask, top_k
+from recommendations.ml.evaluate import ranking_metrics
+from recommendations.models import Interaction, ModelRun
+from recommendations.services.progress import log_step
+from recommendations.services.publish import active_item_ids
+from recommendations.services.sql import FLOAT, INT, fetch_array
+from recommendations.services.training.model_runs import (
+    EVALUATED_USERS,
+    NoTrainingData,
+    apply_gate,
+    record_run,
+    rival_params,
+)
+
+MF_GATE_METRIC = "auc"
+
+
+@dataclass(frozen=True)
+class MfArtifact:
+    model: mf.MfModel
+    users: IdIndex
+    items: IdIndex
+
+
+@dataclass(frozen=True)
+class Swipes:
+    user_ids: npt.NDArray[np.int64]
+    item_ids: npt.NDArray[np.int64]
+    targets: npt.NDArray[np.float32]
+
+
+def load_swipes(*, ratings: bool) -> Swipes:
+    """Likes (1) and dislikes (0); or, with `ratings`, every event that carries a value."""
+    if ratings:
+        sql = (
+            "SELECT user_id, item_id, value FROM recommendations_interaction "
+            "WHERE value IS NOT NULL"
+        )
+        array = fetch_array(sql, types=(INT, INT, FLOAT))
+    else:
+        sql = (
+            "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END "
+            "FROM recommendations_interaction WHERE kind IN (%s, %s)"
+        )
+        kinds = [Interaction.Kind.LIKE, Interaction.Kind.LIKE, Interaction.Kind.DISLIKE]
+        array = fetch_array(sql, kinds, types=(INT, INT, FLOAT))
+    if not len(array):
+        raise NoTrainingData("no swipes (or ratings) logged yet")
+    return Swipes(
+        array[:, 0].astype(np.int64), array[:, 1].astype(np.int64), array[:, 2].astype(np.float32)
+    )
+
+
+def _ranking(model: mf.MfModel, train: tuple, test: tuple, n_items: int, k: int = 10) -> dict:
+    """P/R/nDCG@k of the MF scores on held-out likes, training swipes filtered out, over at
+    most EVALUATED_USERS users (a seeded sample), scored in batches."""
+    (tu, ti, _), (su, si, sy) = train, test
+    users = np.unique(su[sy > 0])
+    if not len(users):
+        return {}
+    if len(users) > EVALUATED_USERS:
+        users = np.sort(np.random.default_rng(0).choice(users, EVALUATED_USERS, replace=False))
+    user_vectors, item_vectors = mf.embeddings(model)
+    all_items = IdIndex(np.arange(n_items))
+    seen = build_matrix(tu, ti, np.ones(len(tu)), users=IdIndex(np.arange(len(user_vectors))),
+                        items=all_items).user_items  # fmt: skip
+    top = np.empty((len(users), k), dtype=np.int64)
+    for start in range(0, len(users), 1000):
+        rows = users[start : start + 1000]
+        scores = user_vectors[rows] @ item_vectors.T
+        scores[seen[rows].nonzero()] = -np.inf
+        top[start : start + len(rows)] = top_k(scores, k)
+    likes = (sy > 0) & np.isin(su, users)
+    truth = build_matrix(su[likes], si[likes], np.ones(likes.sum()), users=IdIndex(users),
+                         items=all_items).user_items  # fmt: skip
+    return ranking_metrics(top, truth, k=k)
+
+
+def fit_and_score(
+    u: npt.NDArray[np.int64],
+    i: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float32],
+    test: npt.NDArray[np.bool_],
+    *,
+    n_users: int,
+    n_items: int,
+    params: mf.MfParams,
+    explicit: bool,
+) -> tuple[mf.MfModel, dict[str, float]]:
+    """MF fitted on the rows not in `test`, and its metrics on those in it: AUC, log-loss and
+    P/R/nDCG@10 for swipes; MAE/RMSE beside the training mean's for ratings."""
+    model = mf.fit(
+        u[~test], i[~test], targets[~test], n_users=n_users, n_items=n_items,
+        params=params, explicit=explicit,
+        on_epoch=lambda r: log_step("train_mf_model", "epoch", **r),
+    )  # fmt: skip
+    predicted = mf.predict(model, u[test], i[test])
+    if explicit:
+        return model, mf.rating_metrics(
+            targets[test], predicted, train_mean=float(targets[~test].mean())
+        )
+    return model, {
+        **mf.classification_metrics(targets[test], predicted),
+        **_ranking(
+            model, (u[~test], i[~test], targets[~test]), (u[test], i[test], targets[test]), n_items
+        ),
+    }
+
+
+def train_mf_model(
+    *,
+    params: mf.MfParams | None = None,
+    ratings: bool = False,
+    force: bool = False,
+    tolerance: float = 0.0,
+    test_fraction: float = 0.2,
+) -> ModelRun:
+    """Train on swipes, score held-out swipes (AUC, log-loss, P/R/nDCG@10; MAE/RMSE for
+    ratings), then continue on all swipes; publish the model and its embeddings if not worse.
+
+    The ratings model is a kind of its own (and its embeddings a family of their own): it never
+    competes with, or replaces, the swipe model that the decks and `predict` use.
+    """
+    params = params or mf.MfParams()
+    swipes = load_swipes(ratings=ratings)
+    users = IdIndex.of(swipes.user_ids)
+    items = IdIndex.of(np.concatenate([swipes.item_ids, np.fromiter(active_item_ids(), np.int64)]))
+    u, i = users.index_of(swipes.user_ids), items.index_of(swipes.item_ids)
+    kind = ModelRun.Kind.RATINGS if ratings else ModelRun.Kind.MF
+    run = ModelRun.objects.create(kind=kind, params=params.as_dict())
+    metric = "rmse" if ratings else MF_GATE_METRIC
+
+    def scored(fit_params: mf.MfParams, test: np.ndarray) -> tuple[mf.MfModel, dict]:
+        return fit_and_score(
+            u, i, swipes.targets, test,
+            n_users=len(users), n_items=len(items), params=fit_params, explicit=ratings,
+        )  # fmt: skip
+
+    def work(run: ModelRun) -> None:
+        test = holdout_mask(u, test_fraction=test_fraction, seed=params.seed)
+        model, run.metrics = scored(params, test)
+        rival = None if force else rival_params(kind, params)
+        rival_score = scored(rival, test)[1][metric] if rival is not None else None
+        run.metrics["epochs"] = len(model.history)
+        run.data_size = {
+            "users": len(users),
+            "items": len(items),
+            "swipes": len(u),
+            "held_out": int(test.sum()),
+        }
+        # A warm start: a few epochs over all swipes, not a second training from scratch.
+        refit = dataclasses.replace(params, epochs=max(1, len(model.history) // 4))
+        final = mf.fit(
+            u, i, swipes.targets, n_users=len(users), n_items=len(items),
+            params=refit, explicit=ratings, init=model,
+        )  # fmt: skip
+        run.artifact_name = artifacts.save(kind=kind, obj=MfArtifact(final, users, items))
+        apply_gate(
+            run,
+            force=force,
+            tolerance=tolerance,
+            rival_score=rival_score,
+            metric=metric,
+            higher_is_better=not ratings,
+        )
+        if run.published:
+            family = store.RATINGS if ratings else store.MF
+            publish_embeddings(final, users, items, run_id=run.pk, family=family)
+
+    return record_run(run, work)
+
+
+def publish_embeddings(
+    model: mf.MfModel, users: IdIndex, items: IdIndex, *, run_id: int, family: str = store.MF
+) -> None:
+    """User and item vectors into Redis: a like-probability (or rating) is one dot product
+    away."""
+    user_vectors, item_vectors = mf.embeddings(model)
+    with store.publishing(family) as publication:
+        publication.put_vectors("user", users.ids, user_vectors)
+        publication.put_vectors("item", items.ids, item_vectors)
+        publication.commit(
+            built_at=timezone.now().isoformat(), model_run=run_id, explicit=model.explicit
+        )
