@@ -25,7 +25,7 @@ from accounts.tokens import PicksAccessToken, PicksRefreshToken
 from catalog.models import Item
 from config.clientip import client_ip
 from recommendations.models import Interaction, ModelRun, Order
-from recommendations.services.training.model_runs import record_run
+from recommendations.services.training.model_runs import recorded_run
 from tests.conftest import client_for
 from tests.factories import ItemFactory, UserFactory
 
@@ -328,20 +328,14 @@ def test_a_file_with_a_byte_order_mark_imports(tmp_path):
 
 
 def test_a_run_whose_work_or_save_fails_is_marked_failed_never_left_running():
-    def nan_metrics(run: ModelRun) -> None:
-        run.metrics = {"mae": float("nan"), "rmse": float("inf")}
-
-    saved = record_run(ModelRun.objects.create(kind=ModelRun.Kind.RATINGS), nan_metrics)
+    with recorded_run(kind=ModelRun.Kind.RATINGS, params={}) as saved:
+        saved.metrics = {"mae": float("nan"), "rmse": float("inf")}
     saved.refresh_from_db()
     assert saved.status == ModelRun.Status.SUCCEEDED
     assert (saved.metrics["mae"], saved.metrics["rmse"]) == (None, None)
 
-    def crash(run: ModelRun) -> None:
+    with pytest.raises(RuntimeError), recorded_run(kind=ModelRun.Kind.MF, params={}) as run:
         raise RuntimeError("out of memory")
-
-    run = ModelRun.objects.create(kind=ModelRun.Kind.MF)
-    with pytest.raises(RuntimeError):
-        record_run(run, crash)
     run.refresh_from_db()
     assert run.status == ModelRun.Status.FAILED
     assert "out of memory" in run.decision

@@ -21,7 +21,7 @@ from recommendations.services.training.model_runs import (
     GATE_METRIC,
     NoTrainingData,
     apply_gate,
-    record_run,
+    recorded_run,
     rival_params,
 )
 
@@ -152,10 +152,7 @@ def train_als_model(
         raise ValueError("tune must be 0 or more trials")
     data = load_scores()
     params = params or current_als_params()
-    run = ModelRun.objects.create(kind=ModelRun.Kind.ALS, params=params.as_dict())
-
-    def work(run: ModelRun) -> None:
-        nonlocal params
+    with recorded_run(kind=ModelRun.Kind.ALS, params=params.as_dict()) as run:
         test = evaluation_holdout(data, test_fraction=test_fraction, seed=seed)
         if tune:
             params, run.trials = tune_als(data, ~test, trials=tune, seed=seed)
@@ -184,7 +181,7 @@ def train_als_model(
         )
         apply_gate(run, force=force, tolerance=tolerance, rival_score=rival_score)
 
-    return record_run(run, work)
+    return run
 
 
 def _split_matrices(

@@ -8,7 +8,7 @@ import numpy as np
 from recommendations import artifacts
 from recommendations.ml import basket
 from recommendations.models import ModelRun, OrderLine
-from recommendations.services.training.model_runs import NoTrainingData, record_run
+from recommendations.services.training.model_runs import NoTrainingData, recorded_run
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,9 @@ def train_market_basket(
     if not baskets:
         raise NoTrainingData("no baskets: import or push orders first")
     source = str(baskets_file.name) if baskets_file else "orders"
-    run = ModelRun.objects.create(
+    with recorded_run(
         kind=ModelRun.Kind.BASKET, params={**params.__dict__, "source": source}
-    )
-
-    def work(run: ModelRun) -> None:
+    ) as run:
         mined = basket.mine(baskets, params)
         run.data_size = {
             "baskets": len(baskets),
@@ -72,4 +70,4 @@ def train_market_basket(
         else:
             run.decision = "not served: mined from a file"
 
-    return record_run(run, work)
+    return run

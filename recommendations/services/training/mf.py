@@ -19,7 +19,7 @@ from recommendations.services.training.model_runs import (
     EVALUATED_USERS,
     NoTrainingData,
     apply_gate,
-    record_run,
+    recorded_run,
     rival_params,
 )
 
@@ -138,7 +138,6 @@ def train_mf_model(
     items = IdIndex.of(np.concatenate([swipes.item_ids, np.fromiter(active_item_ids(), np.int64)]))
     u, i = users.index_of(swipes.user_ids), items.index_of(swipes.item_ids)
     kind = ModelRun.Kind.RATINGS if ratings else ModelRun.Kind.MF
-    run = ModelRun.objects.create(kind=kind, params=params.as_dict())
     metric = "rmse" if ratings else MF_GATE_METRIC
 
     def scored(fit_params: mf.MfParams, test: np.ndarray) -> tuple[mf.MfModel, dict]:
@@ -147,7 +146,7 @@ def train_mf_model(
             n_users=len(users), n_items=len(items), params=fit_params, explicit=ratings,
         )  # fmt: skip
 
-    def work(run: ModelRun) -> None:
+    with recorded_run(kind=kind, params=params.as_dict()) as run:
         test = holdout_mask(u, test_fraction=test_fraction, seed=params.seed)
         model, run.metrics = scored(params, test)
         rival = None if force else rival_params(kind, params)
@@ -178,7 +177,7 @@ def train_mf_model(
             family = store.RATINGS if ratings else store.MF
             publish_embeddings(final, users, items, run_id=run.pk, family=family)
 
-    return record_run(run, work)
+    return run
 
 
 def publish_embeddings(

@@ -3,7 +3,8 @@
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from typing import TypeVar
 
@@ -13,15 +14,9 @@ from recommendations import artifacts
 from recommendations.models import ModelRun
 
 logger = logging.getLogger(__name__)
-
-
 GATE_METRIC = "ndcg@10"
-
-
+EVALUATED_USERS = 5000  # users whose held-out pairs score a model (a seeded sample beyond)
 P = TypeVar("P")
-
-
-EVALUATED_USERS = 5000
 
 
 class NoTrainingData(Exception):
@@ -32,12 +27,14 @@ class NoServedModel(Exception):
     """No model of that kind has been published."""
 
 
-def record_run(run: ModelRun, work: Callable[[ModelRun], None]) -> ModelRun:
-    """Run `work` on a recorded run; a failure is recorded too, then raised. A run never stays
-    "running": whatever `work` or the save of its results raises marks it failed."""
+@contextmanager
+def recorded_run(*, kind: str, params: dict) -> Iterator[ModelRun]:
+    """A recorded ModelRun for the block's work: succeeded, with its duration, when the block
+    ends; failed when the block (or the save of its results) raises. Never left running."""
+    run = ModelRun.objects.create(kind=kind, params=params)
     started = time.perf_counter()
     try:
-        work(run)
+        yield run
         run.status = ModelRun.Status.SUCCEEDED
         run.finished_at = timezone.now()
         run.metrics = _json_safe(
@@ -54,7 +51,6 @@ def record_run(run: ModelRun, work: Callable[[ModelRun], None]) -> ModelRun:
         )
         run.refresh_from_db()
         raise
-    return run
 
 
 def _json_safe(value: object) -> object:
