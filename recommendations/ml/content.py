@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import OneHotEncoder, normalize
 
-from recommendations.ml.data import top_k
+from recommendations.ml.data import top_k_of_products
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,16 @@ def top_similar(
     n = min(n, vectors.shape[0] - 1)
     ids = np.full((len(rows), n), -1, dtype=np.int64)
     scores = np.zeros((len(rows), n), dtype=np.float32)
-    for start in range(0, len(rows), batch):
-        part = rows[start : start + batch]
-        sims = vectors[part] @ vectors.T
-        sims = np.asarray(sims.todense() if sp.issparse(sims) else sims, dtype=np.float32)
+
+    def not_itself(part: npt.NDArray[np.int64], sims: npt.NDArray[np.float32]) -> npt.NDArray:
         sims[np.arange(len(part)), part] = -np.inf
-        best = top_k(sims, n)
-        ids[start : start + len(part)] = best
-        scores[start : start + len(part)] = np.take_along_axis(sims, best, axis=1)
+        return sims
+
+    done = 0
+    for part, best, sims in top_k_of_products(
+        vectors, vectors, k=n, rows=rows, batch=batch, adjust=not_itself
+    ):
+        ids[done : done + len(part)] = best
+        scores[done : done + len(part)] = np.take_along_axis(sims, best, axis=1)
+        done += len(part)
     return ids, scores

@@ -1,5 +1,6 @@
 """Id <-> index maps, the sparse users x items matrix, and train/test splits."""
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -13,6 +14,32 @@ def top_k(scores: npt.NDArray, k: int) -> npt.NDArray[np.int64]:
     head = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, head, axis=1), axis=1, kind="stable")
     return np.take_along_axis(head, order, axis=1)
+
+
+Adjust = Callable[[npt.NDArray[np.int64], npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+
+
+def top_k_of_products(
+    left: sp.csr_matrix | npt.NDArray,
+    right: sp.csr_matrix | npt.NDArray,
+    *,
+    k: int,
+    rows: npt.NDArray[np.int64] | None = None,
+    batch: int = 1000,
+    adjust: Adjust | None = None,
+) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+    """Batch by batch of `rows` of `left` (all by default): those rows, the column indices of
+    their `k` highest scores in `left[rows] @ right.T` (after `adjust(rows, scores)`, which may
+    blend or mask in place, -inf for never), best first, and the scores."""
+    rows = np.arange(left.shape[0]) if rows is None else np.asarray(rows)
+    k = min(k, right.shape[0])
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
+        scores = left[part] @ right.T
+        scores = np.asarray(scores.todense() if sp.issparse(scores) else scores, dtype=np.float32)
+        if adjust is not None:
+            scores = adjust(part, scores)
+        yield part, top_k(scores, k), scores
 
 
 def unit_rows(vectors: npt.NDArray) -> npt.NDArray[np.float32]:

@@ -10,7 +10,7 @@ from scipy.special import expit
 from catalog.models import Item
 from recommendations import store
 from recommendations.ml import diversity, mf
-from recommendations.ml.data import IdIndex, build_matrix, top_k
+from recommendations.ml.data import IdIndex, build_matrix, top_k_of_products
 from recommendations.models import Interaction, ModelRun
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step, track
@@ -73,16 +73,22 @@ def generate_decks(
     never_swiped = np.flatnonzero(np.asarray(seen.sum(axis=0)).ravel() == 0)
     rng = np.random.default_rng(seed)
     explore_code, mf_code = store.codec.source_code("explore"), store.codec.source_code("mf")
+
+    def probabilities(rows: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """Like-probabilities, -1 for items that must not be shown (inactive or seen)."""
+        probs = expit(logits)
+        probs[:, blocked] = -1
+        probs[seen[rows].nonzero()] = -1
+        return probs
+
     with store.publishing(store.DECK) as publication:
-        for start in track(
-            range(0, len(user_vectors), batch_users), job="generate_decks", unit="batches"
+        batches = top_k_of_products(
+            user_vectors, item_vectors, k=3 * n, batch=batch_users, adjust=probabilities
+        )
+        total = -(-len(user_vectors) // batch_users)
+        for rows, candidates, probs in track(
+            batches, job="generate_decks", total=total, unit="batches"
         ):
-            rows = np.arange(start, min(start + batch_users, len(user_vectors)))
-            probs = expit(user_vectors[rows] @ item_vectors.T).astype(np.float32)
-            probs[:, blocked] = -1
-            probs[seen[rows].nonzero()] = -1
-            width = min(3 * n, probs.shape[1])
-            candidates = top_k(probs, width)
             for r, user_row in enumerate(rows):
                 ranked = candidates[r][probs[r, candidates[r]] >= 0]
                 pool = _exploration_pool(probs[r], never_swiped, size=2 * n)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from catalog.models import Item
 from recommendations import store
 from recommendations.ml import als, content, mf
-from recommendations.ml.data import IdIndex, top_k, unit_rows
+from recommendations.ml.data import IdIndex, top_k_of_products, unit_rows
 from recommendations.models import ModelRun
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step, track
@@ -69,17 +69,20 @@ def generate_similar_items(*, n: int | None = None, content_weight: float = 0.5)
         store.codec.source_code("similar"),
         store.codec.source_code("content"),
     )
+
+    def blended(rows: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        """Content similarity, blended with the collaborative one where both items have it."""
+        both = has[rows][:, None] & has[None, :]
+        cf = factors[rows] @ factors.T
+        sims = np.where(both, content_weight * sims + (1 - content_weight) * cf, sims)
+        sims[np.arange(len(rows)), rows] = -np.inf
+        return sims
+
+    batches = top_k_of_products(text, text, k=n, adjust=blended)
     with store.publishing(store.SIMILAR) as publication:
-        for start in track(
-            range(0, len(items), 1000), job="generate_similar_items", unit="batches"
+        for rows, best, sims in track(
+            batches, job="generate_similar_items", total=-(-len(items) // 1000), unit="batches"
         ):
-            rows = np.arange(start, min(start + 1000, len(items)))
-            sims = np.asarray((text[rows] @ text.T).todense(), dtype=np.float32)
-            both = has[rows][:, None] & has[None, :]
-            cf = factors[rows] @ factors.T
-            sims = np.where(both, content_weight * sims + (1 - content_weight) * cf, sims)
-            sims[np.arange(len(rows)), rows] = -np.inf
-            best = top_k(sims, n)
             for r, row in enumerate(rows):
                 publication.put(
                     int(items.ids[row]),

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from recommendations import artifacts, store
 from recommendations.ml import mf
-from recommendations.ml.data import IdIndex, build_matrix, holdout_mask, top_k
+from recommendations.ml.data import IdIndex, build_matrix, holdout_mask, top_k_of_products
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun
 from recommendations.services.progress import log_step
@@ -75,12 +75,16 @@ def _ranking(model: mf.MfModel, train: tuple, test: tuple, n_items: int, k: int 
     all_items = IdIndex(np.arange(n_items))
     seen = build_matrix(tu, ti, np.ones(len(tu)), users=IdIndex(np.arange(len(user_vectors))),
                         items=all_items).user_items  # fmt: skip
-    top = np.empty((len(users), k), dtype=np.int64)
-    for start in range(0, len(users), 1000):
-        rows = users[start : start + 1000]
-        scores = user_vectors[rows] @ item_vectors.T
+
+    def unseen(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
         scores[seen[rows].nonzero()] = -np.inf
-        top[start : start + len(rows)] = top_k(scores, k)
+        return scores
+
+    top = np.concatenate(
+        [best for _, best, _ in top_k_of_products(
+            user_vectors, item_vectors, k=k, rows=users, adjust=unseen
+        )]
+    )  # fmt: skip
     likes = (sy > 0) & np.isin(su, users)
     truth = build_matrix(su[likes], si[likes], np.ones(likes.sum()), users=IdIndex(users),
                          items=all_items).user_items  # fmt: skip

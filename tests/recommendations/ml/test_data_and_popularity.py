@@ -1,7 +1,14 @@
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.ml.data import IdIndex, ScoreTable, build_matrix, split_by_time, split_random
+from recommendations.ml.data import (
+    IdIndex,
+    ScoreTable,
+    build_matrix,
+    split_by_time,
+    split_random,
+    top_k_of_products,
+)
 from recommendations.ml.popularity import most_popular, rank_scores, top_n_popular, trending
 
 
@@ -68,3 +75,20 @@ def test_a_score_table_over_given_ids_leaves_out_the_pairs_of_unknown_ones():
     )  # fmt: skip
     assert np.allclose(table.matrix(half_life_days=0).toarray(), [[np.log(2), 0], [np.log(3), 0]])
     assert table.indicator(np.array([True, False, True])).toarray().tolist() == [[1, 0], [0, 0]]
+
+
+def test_top_k_of_products_ranks_each_rows_best_columns_batch_by_batch_with_a_mask():
+    left = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0]], dtype=np.float32)
+    right = np.array([[3.0, 0.0], [0.0, 2.0], [1.0, 1.5]], dtype=np.float32)
+
+    def never_column_0(rows, scores):
+        scores[:, 0] = -np.inf
+        return scores
+
+    out = list(top_k_of_products(left, right, k=2, batch=2))
+    assert [rows.tolist() for rows, _, _ in out] == [[0, 1], [2]]
+    assert np.concatenate([best for _, best, _ in out]).tolist() == [[0, 2], [1, 2], [0, 2]]
+    masked = np.concatenate(
+        [best for _, best, _ in top_k_of_products(left, right, k=1, adjust=never_column_0)]
+    )
+    assert masked.ravel().tolist() == [2, 1, 2]
