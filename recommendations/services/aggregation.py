@@ -6,15 +6,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from recommendations.models import (
-    BatchMetadata,
-    Interaction,
-    Order,
-    OrderLine,
-    PendingInteraction,
-    PendingOrderLine,
-    UserProductInteraction,
-)
+from recommendations.models import BatchMetadata, Interaction, OrderLine, UserProductInteraction
+from recommendations.services import tables
 from recommendations.services.progress import log_step
 
 JOB = "update_interactions"
@@ -24,12 +17,8 @@ JOB = "update_interactions"
 # folds in, in the transaction that folds them. A transaction that commits late (however long
 # after its rows' timestamps) is taken by the next run, and no row twice. The run's lock on
 # its BatchMetadata row keeps two runs apart. (See models.PendingInteraction.)
-_EVENTS = Interaction._meta.db_table
-_LINES = OrderLine._meta.db_table
-_ORDERS = Order._meta.db_table
-_SCORES = UserProductInteraction._meta.db_table
-_QUEUED_EVENTS = PendingInteraction._meta.db_table
-_QUEUED_LINES = PendingOrderLine._meta.db_table
+_EVENTS, _LINES, _ORDERS, _SCORES = tables.EVENTS, tables.LINES, tables.ORDERS, tables.SCORES
+_QUEUED_EVENTS, _QUEUED_LINES = tables.QUEUED_EVENTS, tables.QUEUED_LINES
 
 # Events and order lines as (user, item, time, weight, purchased) rows; `%(...)s` placeholders
 # keep the weights. {events} and {lines} are where the rows come from (a queue join, or all).

@@ -11,6 +11,7 @@ from recommendations.ml import als, mf, popularity
 from recommendations.ml.data import IdIndex, aggregate, holdout_mask, split_by_time
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun, OrderLine
+from recommendations.services import tables
 from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
 from recommendations.services.training.als import current_als_params
 from recommendations.services.training.mf import fit_and_score
@@ -117,13 +118,13 @@ def _timed_swipes(*, ratings: bool) -> npt.NDArray[np.float64]:
     """(user id, item id, target, time) of likes (1) and dislikes (0), or of rated events."""
     if ratings:
         return fetch_array(
-            "SELECT user_id, item_id, value, occurred_at FROM recommendations_interaction "
+            f"SELECT user_id, item_id, value, occurred_at FROM {tables.EVENTS} "
             "WHERE value IS NOT NULL",
             types=(INT, INT, FLOAT, TIME),
         )
     return fetch_array(
         "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END, occurred_at "
-        "FROM recommendations_interaction WHERE kind IN (%s, %s)",
+        f"FROM {tables.EVENTS} WHERE kind IN (%s, %s)",
         [Interaction.Kind.LIKE, Interaction.Kind.LIKE, Interaction.Kind.DISLIKE],
         types=(INT, INT, FLOAT, TIME),
     )

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from recommendations import artifacts
 from recommendations.ml.scores import ScoreRows
 from recommendations.models import BatchMetadata, ScoreSnapshot
+from recommendations.services import tables
 from recommendations.services.aggregation import JOB
 from recommendations.services.progress import log_step
 from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
@@ -25,7 +26,7 @@ from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
 KIND = "scores"
 _SELECT = (
     "SELECT user_id, product_id, score, last_updated_at, CASE WHEN bought THEN 1 ELSE 0 END "
-    "FROM user_product_interactions"
+    f"FROM {tables.SCORES}"
 )
 _KEPT = "score > 0 OR bought"  # the rows a snapshot holds
 _TYPES = (INT, INT, FLOAT, TIME, INT)
@@ -115,5 +116,5 @@ def _latest_batch() -> int:
 
 def _kept_rows() -> int:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM user_product_interactions WHERE {_KEPT}")
+        cursor.execute(f"SELECT count(*) FROM {tables.SCORES} WHERE {_KEPT}")
         return cursor.fetchone()[0]

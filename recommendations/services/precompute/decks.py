@@ -12,6 +12,7 @@ from recommendations import store
 from recommendations.ml import diversity, mf
 from recommendations.ml.data import IdIndex, build_matrix, top_k_of_products
 from recommendations.models import Interaction, ModelRun
+from recommendations.services import tables
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
@@ -22,9 +23,9 @@ from recommendations.services.training.model_runs import load_served
 def _seen(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
     """users x items: swiped or bought (never shown in a deck again)."""
     pairs = fetch_array(
-        "SELECT user_id, item_id FROM recommendations_interaction WHERE kind IN (%s, %s, %s) "
-        "UNION ALL SELECT o.customer_id, l.item_id FROM recommendations_orderline l "
-        "JOIN recommendations_order o ON o.id = l.order_id WHERE o.customer_id IS NOT NULL",
+        f"SELECT user_id, item_id FROM {tables.EVENTS} WHERE kind IN (%s, %s, %s) "
+        f"UNION ALL SELECT o.customer_id, l.item_id FROM {tables.LINES} l "
+        f"JOIN {tables.ORDERS} o ON o.id = l.order_id WHERE o.customer_id IS NOT NULL",
         [Interaction.Kind.LIKE, Interaction.Kind.DISLIKE, Interaction.Kind.PURCHASE],
         types=(INT, INT),
     ).astype(np.int64)

@@ -12,6 +12,7 @@ from recommendations import store
 from recommendations.ml import als
 from recommendations.ml.data import IdIndex, build_matrix
 from recommendations.models import Interaction, ModelRun
+from recommendations.services import tables
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
@@ -25,7 +26,7 @@ def _not_offered(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
     last update_interactions, from the scores' snapshot) or ever disliked it."""
     rows = current_scores()
     disliked = fetch_array(
-        "SELECT user_id, item_id FROM recommendations_interaction WHERE kind = %s",
+        f"SELECT user_id, item_id FROM {tables.EVENTS} WHERE kind = %s",
         [Interaction.Kind.DISLIKE],
         types=(INT, INT),
     ).astype(np.int64)

@@ -12,6 +12,7 @@ from recommendations.ml import mf
 from recommendations.ml.data import IdIndex, build_matrix, holdout_mask, top_k_of_products
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun
+from recommendations.services import tables
 from recommendations.services.progress import log_step
 from recommendations.services.publish import active_item_ids
 from recommendations.services.sql import FLOAT, INT, fetch_array
@@ -43,15 +44,12 @@ class Swipes:
 def load_swipes(*, ratings: bool) -> Swipes:
     """Likes (1) and dislikes (0); or, with `ratings`, every event that carries a value."""
     if ratings:
-        sql = (
-            "SELECT user_id, item_id, value FROM recommendations_interaction "
-            "WHERE value IS NOT NULL"
-        )
+        sql = f"SELECT user_id, item_id, value FROM {tables.EVENTS} WHERE value IS NOT NULL"
         array = fetch_array(sql, types=(INT, INT, FLOAT))
     else:
         sql = (
             "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END "
-            "FROM recommendations_interaction WHERE kind IN (%s, %s)"
+            f"FROM {tables.EVENTS} WHERE kind IN (%s, %s)"
         )
         kinds = [Interaction.Kind.LIKE, Interaction.Kind.LIKE, Interaction.Kind.DISLIKE]
         array = fetch_array(sql, kinds, types=(INT, INT, FLOAT))
