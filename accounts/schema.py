@@ -8,6 +8,6 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 
 
 class StatelessJwtScheme(SimpleJWTScheme):
-    target_class = "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication"
+    target_class = "accounts.authentication.CachedStatelessJWTAuthentication"
     name = "jwtStatelessAuth"
     priority = 1

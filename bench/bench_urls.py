@@ -1,8 +1,7 @@
 """The app's URLs plus a bare view, for bench/load.py only (set ROOT_URLCONF=bench_urls)."""
 
-from django.conf import settings
+from django.http import HttpRequest, JsonResponse
 from django.urls import path
-from django_redis import get_redis_connection
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,6 +9,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from config.urls import urlpatterns as app_urls
+from recommendations import store
 
 
 class BareRedisGetApi(APIView):
@@ -20,8 +20,19 @@ class BareRedisGetApi(APIView):
     throttle_classes: list = []
 
     def get(self, request: Request) -> Response:
-        value = get_redis_connection("default").get(f"{settings.PICKS_REDIS_PREFIX}:bare")
+        value = store.client().get(store.keys.key("bare"))
         return Response({"value": value.decode() if value else None})
 
 
-urlpatterns = [path("bench/bare/", BareRedisGetApi.as_view()), *app_urls]
+def plain_redis_get(request: HttpRequest) -> JsonResponse:
+    """The framework's floor: a plain Django view, one Redis GET, the same JSON (no DRF, no
+    token check)."""
+    value = store.client().get(store.keys.key("bare"))
+    return JsonResponse({"value": value.decode() if value else None})
+
+
+urlpatterns = [
+    path("bench/bare/", BareRedisGetApi.as_view()),
+    path("bench/plain/", plain_redis_get),
+    *app_urls,
+]

@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 import uuid
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -451,3 +453,18 @@ def test_a_replaced_image_is_deleted_from_storage(
     assert second != first
     assert not default_storage.exists(first)
     assert default_storage.exists(second)
+
+
+def test_the_list_endpoints_remember_only_verified_tokens_and_only_until_they_expire(user):
+    token = PicksAccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(seconds=2))
+    raw = str(token)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/recommendations/deck/").status_code != 401  # verified, remembered
+    head, payload, signature = raw.split(".")
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION=f"Bearer {head}.{payload}.{signature[:-4]}AAAA")
+    assert forged.get("/api/recommendations/deck/").status_code == 401
+    time.sleep(2.1)
+    assert client.get("/api/recommendations/deck/").status_code == 401  # expired, though cached
