@@ -115,10 +115,11 @@ def _results(
     """Entries (with their raw cards) that pass the filters, up to `limit`. Cards are parsed
     only when a filter needs their fields."""
     results: list[Result] = []
+    narrows, exclude = filters.narrows, filters.exclude
     for entry, raw in pairs:
-        if entry.item_id in filters.exclude:
+        if entry.item_id in exclude:
             continue
-        if filters.narrows and not filters.keep(orjson.loads(raw)):
+        if narrows and not filters.keep(orjson.loads(raw)):
             continue
         origin = because.get(entry.item_id) if because else None
         results.append(Result(orjson.Fragment(raw), entry.score, source or entry.source, origin))

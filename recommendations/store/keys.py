@@ -18,7 +18,7 @@ VERSION = "{v}"  # in a template, where the live version number goes
 
 
 def key(*parts: object) -> str:
-    return ":".join([settings.PICKS_REDIS_PREFIX, *map(str, parts)])
+    return ":".join((settings.PICKS_REDIS_PREFIX, *map(str, parts)))
 
 
 def everything() -> str:
