@@ -1,5 +1,6 @@
 """The Redis client the store uses, and its Lua scripts (real files beside this one)."""
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -36,17 +37,22 @@ def ping() -> None:
     client().ping()
 
 
+def unlink_all(names: Iterable[bytes | str], *, batch: int = 2000) -> int:
+    """UNLINK the given keys, `batch` at a time; how many existed."""
+    redis, deleted, pending = client(), 0, []
+    for name in names:
+        pending.append(name)
+        if len(pending) >= batch:
+            deleted += redis.unlink(*pending)
+            pending = []
+    if pending:
+        deleted += redis.unlink(*pending)
+    return deleted
+
+
 def unlink_matching(pattern: str) -> int:
     """SCAN + UNLINK every key matching `pattern` (never FLUSHDB); the count comes back."""
-    redis, deleted, batch = client(), 0, []
-    for key in redis.scan_iter(match=pattern, count=2000):
-        batch.append(key)
-        if len(batch) >= 2000:
-            deleted += redis.unlink(*batch)
-            batch = []
-    if batch:
-        deleted += redis.unlink(*batch)
-    return deleted
+    return unlink_all(client().scan_iter(match=pattern, count=2000))
 
 
 def delete_prefix() -> int:

@@ -18,7 +18,7 @@ from recommendations.store.codec import (
     source_code,
     vectors,
 )
-from recommendations.store.connection import client, run_script
+from recommendations.store.connection import client, run_script, unlink_all
 from recommendations.store.guards import HeldLock
 
 
@@ -202,18 +202,12 @@ def publishing(family: str) -> Iterator[Publication]:
 def _sweep(doomed: Callable[[int], bool]) -> int:
     """One SCAN over every versioned key and meta key: unlink those whose version is doomed."""
     redis = client()
-    batch, deleted = [], 0
-    for pattern in keys.version_patterns():
-        for key in redis.scan_iter(match=pattern, count=5000):
-            version = keys.version_of(key)
-            if version is not None and doomed(version):
-                batch.append(key)
-                if len(batch) >= 2000:
-                    deleted += redis.unlink(*batch)
-                    batch = []
-    if batch:
-        deleted += redis.unlink(*batch)
-    return deleted
+    return unlink_all(
+        key
+        for pattern in keys.version_patterns()
+        for key in redis.scan_iter(match=pattern, count=5000)
+        if (version := keys.version_of(key)) is not None and doomed(version)
+    )
 
 
 def sweep_versions(family: str, *, keep: set[int]) -> int:
