@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import subprocess
+from statistics import median
 
 from common import (
     PG_SERVER,
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--database", default="picks_bench_demo")
     parser.add_argument("--title", default="Read API under load")
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of all endpoints")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -97,30 +99,42 @@ def main() -> None:
                     None,
                 ),
                 ("deck (JWT)", "/api/recommendations/deck/", token),
-                ("bare view again (drift check)", "/bench/bare/", token),
             ]
-            results = []
-            for name, path, auth in targets:
-                wrk(base + path, 2, auth)  # warm-up
-                results.append((name, wrk(base + path, args.seconds, auth)))
+            runs: dict[str, list[dict]] = {name: [] for name, _, _ in targets}
+            for _ in range(args.rounds):  # alternate, so drift hits every row alike
+                for name, path, auth in targets:
+                    wrk(base + path, 2, auth)  # warm-up
+                    runs[name].append(wrk(base + path, args.seconds, auth))
     finally:
         store.delete_prefix()
-    bare = results[0][1]
-    rows = "\n".join(
-        f"| {name} | {r['rps']:,.0f} | {r['p50']} | {r['p99']} | {r['rps'] / bare['rps']:.2f} "
-        f"| {to_ms(r['p99']) / to_ms(bare['p99']):.2f} | {r['errors']} |"
-        for name, r in results
-    )
+
+    def med(name: str, field: str) -> float:
+        values = [r[field] if field == "rps" else to_ms(r[field]) for r in runs[name]]
+        return median(values)
+
+    def row(name: str) -> str:
+        rounds = " / ".join(f"{r['rps']:,.0f}" for r in runs[name])
+        errors = sum(r["errors"] for r in runs[name])
+        return (
+            f"| {name} | {med(name, 'rps'):,.0f} | {med(name, 'p50'):.1f} ms "
+            f"| {med(name, 'p99'):.1f} ms | {med(name, 'rps') / med(bare, 'rps'):.2f} "
+            f"| {med(name, 'p99') / med(bare, 'p99'):.2f} | {rounds} | {errors} |"
+        )
+
+    bare = targets[0][0]
+    rows = "\n".join(row(name) for name, _, _ in targets)
     write_section(
         args.title,
         f"""
 Machine: {machine()}; gunicorn 2 sync workers, production settings, PostgreSQL 15 and Redis 7,
-wrk on the same 2 cores (-t2 -c32, {args.seconds} s per endpoint after a 2 s warm-up).
-Date: {dt.date.today()}. Command: `.venv/bin/python bench/load.py --seconds {args.seconds}`
+wrk on the same 2 cores (-t2 -c32, {args.seconds} s per endpoint after a 2 s warm-up); the
+endpoints alternate for {args.rounds} rounds and each figure is the median of its rounds.
+Date: {dt.date.today()}.
+Command: `.venv/bin/python bench/load.py --seconds {args.seconds} --rounds {args.rounds}`
 (demo shop: 10k users, 2k items, 200k events; lists of 20 with item cards).
 
-| endpoint | req/s | p50 | p99 | throughput vs bare | p99 vs bare | non-2xx |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| endpoint | req/s | p50 | p99 | throughput vs bare | p99 vs bare | req/s per round | non-2xx |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {rows}
 
 Target: each list endpoint at least as fast as the bare DRF view (1.0x throughput, p99 at

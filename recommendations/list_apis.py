@@ -163,6 +163,7 @@ def render(ranked: selectors.RankedList, *, public: bool) -> HttpResponse:
 
 
 _JSON = OrjsonRenderer()
+_AUTHENTICATORS = [CachedStatelessJWTAuthentication()]
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,10 @@ class ListApi(APIView):
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         super().initial(request, *args, **kwargs)
         reject_repeated(request.query_params)
+
+    def get_authenticators(self) -> list[CachedStatelessJWTAuthentication]:
+        """One stateless authenticator for every request (it keeps no per-request state)."""
+        return _AUTHENTICATORS
 
     def perform_content_negotiation(
         self, request: Request, force: bool = False
