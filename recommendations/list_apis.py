@@ -178,6 +178,12 @@ class ListQuery:
     def parse(
         cls, params: QueryDict, serializer: type[serializers.Serializer] = ListQuerySerializer
     ) -> "ListQuery":
+        if not params:
+            return _unfiltered(serializer)
+        return cls._parse(params, serializer)
+
+    @classmethod
+    def _parse(cls, params: QueryDict, serializer: type[serializers.Serializer]) -> "ListQuery":
         data, errors = {}, {}
         for name, field in _fields(serializer).items():
             raw = params.get(name)
@@ -206,6 +212,12 @@ class ListQuery:
 @cache
 def _fields(serializer: type[serializers.Serializer]) -> dict[str, serializers.Field]:
     return dict(serializer().fields)
+
+
+@cache
+def _unfiltered(serializer: type[serializers.Serializer]) -> ListQuery:
+    """The query of a request with no parameters (most list reads): the same every time."""
+    return ListQuery._parse(QueryDict(""), serializer)
 
 
 class ListApi(APIView):

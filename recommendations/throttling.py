@@ -7,6 +7,7 @@ address (see config/clientip.py), at the `lists_user` and `lists_anon` rates.
 """
 
 import logging
+from functools import cache
 
 from redis.exceptions import RedisError
 from rest_framework import throttling
@@ -20,14 +21,20 @@ _ident = throttling.BaseThrottle()
 _PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+@cache
+def _rate(text: str) -> tuple[int, int]:
+    """Requests and window seconds of a rate like "600/min"."""
+    count, period = text.split("/")
+    return int(count), _PERIOD_SECONDS[period[0]]
+
+
 def rate_window(request: Request) -> store.Hit:
     """This request as a hit on its client's rate window (not counted yet)."""
     user = getattr(request, "user", None)
     signed_in = user is not None and user.is_authenticated
     scope = "lists_user" if signed_in else "lists_anon"
     # DRF's rates are frozen on its classes at import: read the live settings ("600/min").
-    count, period = api_settings.DEFAULT_THROTTLE_RATES[scope].split("/")
-    limit, seconds = int(count), _PERIOD_SECONDS[period[0]]
+    limit, seconds = _rate(api_settings.DEFAULT_THROTTLE_RATES[scope])
     client = f"user:{user.id}" if signed_in else f"anon:{_ident.get_ident(request)}"
     return store.Hit(scope, client, seconds, limit, int(user.id) if signed_in else None)
 
