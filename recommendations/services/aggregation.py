@@ -90,9 +90,14 @@ def _fold(cursor: object, *, params: dict, full: bool) -> tuple[int, int]:
         upsert = _UPSERT.format(rows=_ROWS.format(**source))
         cursor.execute(_CLAIM_AND_FOLD.format(upsert=upsert), params)
         taken, written = cursor.fetchone()
-        if full:
-            taken = Interaction.objects.count() + OrderLine.objects.count()
-        return int(taken), int(written)
+    else:
+        taken, written = _fold_sqlite(cursor, params=params, full=full)
+    if full:
+        taken = Interaction.objects.count() + OrderLine.objects.count()
+    return int(taken), int(written)
+
+
+def _fold_sqlite(cursor: object, *, params: dict, full: bool) -> tuple[int, int]:
     # SQLite: this transaction holds the database's only write lock from the first write on,
     # so nothing is queued between the fold and the deletes.
     cursor.execute(f"SELECT (SELECT count(*) FROM {_QUEUED_EVENTS}) + "
@@ -104,9 +109,7 @@ def _fold(cursor: object, *, params: dict, full: bool) -> tuple[int, int]:
     written = cursor.rowcount
     cursor.execute(f"DELETE FROM {_QUEUED_EVENTS}")
     cursor.execute(f"DELETE FROM {_QUEUED_LINES}")
-    if full:
-        taken = Interaction.objects.count() + OrderLine.objects.count()
-    return int(taken), int(written)
+    return taken, written
 
 
 def _nothing_queued(cursor: object) -> bool:

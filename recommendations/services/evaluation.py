@@ -11,11 +11,9 @@ from recommendations.ml import als, mf, popularity
 from recommendations.ml.data import IdIndex, aggregate, holdout_mask, split_by_time
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun, OrderLine
-from recommendations.services import tables
-from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
 from recommendations.services.training.als import current_als_params
-from recommendations.services.training.mf import fit_and_score
-from recommendations.services.training.model_runs import NoTrainingData, served_run
+from recommendations.services.training.mf import fit_and_score, load_swipes
+from recommendations.services.training.model_runs import NoTrainingData, served_params
 
 SPLITS = ("temporal", "random")
 
@@ -76,8 +74,7 @@ def evaluate_models(
     users, items = IdIndex.of(events.user_ids), IdIndex.of(events.item_ids)
     params = dataclasses.replace(current_als_params(), seed=seed)
     if split == "temporal":
-        start, end = events.times.min(), events.times.max()
-        cutoff = end - days * 86_400 if days else end - (end - start) * test_fraction
+        cutoff = _cutoff(events.times, days=days, test_fraction=test_fraction)
         before = events.times < cutoff
         table = aggregate(
             events.user_ids[before],
@@ -114,20 +111,11 @@ def evaluate_models(
     }
 
 
-def _timed_swipes(*, ratings: bool) -> npt.NDArray[np.float64]:
-    """(user id, item id, target, time) of likes (1) and dislikes (0), or of rated events."""
-    if ratings:
-        return fetch_array(
-            f"SELECT user_id, item_id, value, occurred_at FROM {tables.EVENTS} "
-            "WHERE value IS NOT NULL",
-            types=(INT, INT, FLOAT, TIME),
-        )
-    return fetch_array(
-        "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END, occurred_at "
-        f"FROM {tables.EVENTS} WHERE kind IN (%s, %s)",
-        [Interaction.Kind.LIKE, Interaction.Kind.LIKE, Interaction.Kind.DISLIKE],
-        types=(INT, INT, FLOAT, TIME),
-    )
+def _cutoff(times: npt.NDArray[np.float64], *, days: float | None, test_fraction: float) -> float:
+    """Where a temporal split starts its held-out part: the last `days`, or the last
+    `test_fraction` of the time span."""
+    start, end = times.min(), times.max()
+    return end - days * 86_400 if days else end - (end - start) * test_fraction
 
 
 def evaluate_swipe_models(
@@ -141,32 +129,25 @@ def evaluate_swipe_models(
         ("mf", ModelRun.Kind.MF, False),
         ("ratings", ModelRun.Kind.RATINGS, True),
     ):
-        rows = _timed_swipes(ratings=ratings)
-        if len(rows) < 2:
+        try:
+            swipes = load_swipes(ratings=ratings)
+        except NoTrainingData:
             continue
-        users, items = (
-            IdIndex.of(rows[:, 0].astype(np.int64)),
-            IdIndex.of(rows[:, 1].astype(np.int64)),
-        )
-        u, i = (
-            users.index_of(rows[:, 0].astype(np.int64)),
-            items.index_of(rows[:, 1].astype(np.int64)),
-        )
+        users, items = IdIndex.of(swipes.user_ids), IdIndex.of(swipes.item_ids)
+        u, i = users.index_of(swipes.user_ids), items.index_of(swipes.item_ids)
         if split == "temporal":
-            start, end = rows[:, 3].min(), rows[:, 3].max()
-            cutoff = end - days * 86_400 if days else end - (end - start) * test_fraction
-            test = rows[:, 3] >= cutoff
+            test = swipes.times >= _cutoff(swipes.times, days=days, test_fraction=test_fraction)
         else:
             test = holdout_mask(u, test_fraction=test_fraction, seed=seed)
-        if not test.any() or test.all() or (not ratings and len(np.unique(rows[test, 2])) < 2):
+        if (
+            not test.any()
+            or test.all()
+            or (not ratings and len(np.unique(swipes.targets[test])) < 2)
+        ):
             continue
-        served = served_run(kind)
-        params = mf.MfParams()
-        if served is not None:
-            known = {f.name for f in dataclasses.fields(mf.MfParams)}
-            params = mf.MfParams(**{k: v for k, v in served.params.items() if k in known})
+        params = served_params(kind, mf.MfParams) or mf.MfParams()
         _, out[name] = fit_and_score(
-            u, i, rows[:, 2].astype(np.float32), test,
+            u, i, swipes.targets, test,
             n_users=len(users), n_items=len(items),
             params=dataclasses.replace(params, seed=seed), explicit=ratings,
         )  # fmt: skip

@@ -15,7 +15,7 @@ from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
 from recommendations.services.progress import log_step
 from recommendations.services.publish import active_item_ids
-from recommendations.services.sql import FLOAT, INT, fetch_array
+from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
 from recommendations.services.training.model_runs import (
     EVALUATED_USERS,
     NoTrainingData,
@@ -39,24 +39,31 @@ class Swipes:
     user_ids: npt.NDArray[np.int64]
     item_ids: npt.NDArray[np.int64]
     targets: npt.NDArray[np.float32]
+    times: npt.NDArray[np.float64]  # seconds since the epoch
 
 
 def load_swipes(*, ratings: bool) -> Swipes:
     """Likes (1) and dislikes (0); or, with `ratings`, every event that carries a value."""
     if ratings:
-        sql = f"SELECT user_id, item_id, value FROM {tables.EVENTS} WHERE value IS NOT NULL"
-        array = fetch_array(sql, types=(INT, INT, FLOAT))
+        sql = (
+            f"SELECT user_id, item_id, value, occurred_at FROM {tables.EVENTS} "
+            "WHERE value IS NOT NULL"
+        )
+        array = fetch_array(sql, types=(INT, INT, FLOAT, TIME))
     else:
         sql = (
-            "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END "
+            "SELECT user_id, item_id, CASE WHEN kind = %s THEN 1 ELSE 0 END, occurred_at "
             f"FROM {tables.EVENTS} WHERE kind IN (%s, %s)"
         )
         kinds = [Interaction.Kind.LIKE, Interaction.Kind.LIKE, Interaction.Kind.DISLIKE]
-        array = fetch_array(sql, kinds, types=(INT, INT, FLOAT))
+        array = fetch_array(sql, kinds, types=(INT, INT, FLOAT, TIME))
     if not len(array):
         raise NoTrainingData("no swipes (or ratings) logged yet")
     return Swipes(
-        array[:, 0].astype(np.int64), array[:, 1].astype(np.int64), array[:, 2].astype(np.float32)
+        array[:, 0].astype(np.int64),
+        array[:, 1].astype(np.int64),
+        array[:, 2].astype(np.float32),
+        array[:, 3],
     )
 
 

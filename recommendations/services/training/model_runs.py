@@ -69,19 +69,25 @@ def served_run(kind: str) -> ModelRun | None:
     return ModelRun.objects.filter(kind=kind, published=True).first()
 
 
+def served_params(kind: str, shape: type[P]) -> P | None:
+    """The served run's parameters of `kind` as `shape` (a params dataclass); None when
+    nothing is served or they no longer fit (a run of an older shape)."""
+    served = served_run(kind)
+    if served is None:
+        return None
+    names = {f.name for f in fields(shape)}
+    try:
+        return shape(**{k: v for k, v in served.params.items() if k in names})
+    except TypeError:
+        return None
+
+
 def rival_params(kind: str, params: P) -> P | None:
     """The served run's parameters of `kind` if they differ from `params`: the gate then
     trains them on the candidate's split too, so both are scored on the same held-out data in
     the same run (scores from different samples differ by chance alone). None when nothing is
-    served, its parameters are the same, or they no longer fit (a run of an older shape)."""
-    served = served_run(kind)
-    if served is None:
-        return None
-    names = {f.name for f in fields(params)}
-    try:
-        other = type(params)(**{k: v for k, v in served.params.items() if k in names})
-    except TypeError:
-        return None
+    served, its parameters are the same, or they no longer fit."""
+    other = served_params(kind, type(params))
     return other if other != params else None
 
 
