@@ -15,11 +15,7 @@ class ApiCacheHeadersMiddleware:
         response = self.get_response(request)
         if request.path.startswith("/api/"):
             # A guest's public list and a user's personal one share a URL.
-            vary = response.get("Vary")
-            if not vary:
-                response["Vary"] = "Authorization"
-            elif "authorization" not in vary.lower():
-                patch_vary_headers(response, ("Authorization",))
+            patch_vary_headers(response, ("Authorization",))
             if not response.has_header("Cache-Control"):
                 response["Cache-Control"] = "private, no-store"
         return response

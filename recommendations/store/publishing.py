@@ -85,6 +85,10 @@ class Publication:
 
     def _add(self, key: str, value: bytes) -> None:
         self.packed[key] = value
+        self._queued()
+
+    def _queued(self) -> None:
+        """One more key waits to be written: write the batch once it is full."""
         self.pending += 1
         if self.pending >= self.batch_keys:
             self.flush()
@@ -106,9 +110,7 @@ class Publication:
         if self.family in keys.SORTED_SET_FAMILIES:
             mapping = dict(zip(item_ids.tolist(), np.asarray(scores, float).tolist(), strict=True))
             self.pipe.zadd(key, mapping)
-            self.pending += 1
-            if self.pending >= self.batch_keys:
-                self.flush()
+            self._queued()
             return
         source = self.default_source if sources is None else sources
         self._add(key, pack(item_ids, scores, source).tobytes())
