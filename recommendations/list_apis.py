@@ -2,7 +2,6 @@
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 
 import orjson
@@ -26,6 +25,7 @@ from rest_framework.views import APIView
 from accounts.authentication import CachedStatelessJWTAuthentication
 from accounts.permissions import acts_for_others
 from catalog.models import Category, Item
+from config.fields import StrictDecimalField
 from config.query import reject_repeated
 from config.renderers import OrjsonRenderer
 from recommendations import selectors, store
@@ -35,6 +35,7 @@ MAX_LIMIT = 100
 INTEGER = re.compile(r"-?[0-9]+")
 DECIMAL = re.compile(r"-?[0-9]{1,8}(\.[0-9]{1,2})?")
 MAX_IDS = 100
+SLUG_LENGTH = Category._meta.get_field("slug").max_length
 IDS = re.compile(rf"[1-9][0-9]{{0,8}}(,[1-9][0-9]{{0,8}}){{0,{MAX_IDS - 1}}}")
 
 
@@ -59,13 +60,12 @@ class OptionalIdListField(IdListField):
         super().__init__(allow_blank=True, **kwargs)
 
 
-@extend_schema_field({"type": "string", "pattern": r"^[-a-zA-Z0-9_]*$", "maxLength": 100})
+@extend_schema_field({"type": "string", "pattern": r"^[-a-zA-Z0-9_]*$", "maxLength": SLUG_LENGTH})
 class CategoryField(serializers.SlugField):
     """A category slug; empty means any."""
 
     def __init__(self, **kwargs: object) -> None:
-        max_length = Category._meta.get_field("slug").max_length
-        super().__init__(allow_blank=True, max_length=max_length, **kwargs)
+        super().__init__(allow_blank=True, max_length=SLUG_LENGTH, **kwargs)
 
 
 class QueryIntegerField(serializers.IntegerField):
@@ -85,17 +85,14 @@ class QueryIntegerField(serializers.IntegerField):
         "example": "19.99",
     }
 )
-class QueryDecimalField(serializers.DecimalField):
-    """A price written as plain digits, at most 8 before the point and 2 after (Decimal()
-    would strip spaces, and take an exponent); the schema states the same pattern."""
+class QueryDecimalField(StrictDecimalField):
+    """A price written as plain digits, at most 8 before the point and 2 after; the schema
+    states the same pattern."""
+
+    plain = DECIMAL
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(max_digits=10, decimal_places=2, **kwargs)
-
-    def to_internal_value(self, data: object) -> Decimal:
-        if not (isinstance(data, str) and DECIMAL.fullmatch(data)):
-            raise serializers.ValidationError("Give a price like 12.50.", code="invalid")
-        return super().to_internal_value(data)
 
 
 class ListQuerySerializer(serializers.Serializer):
