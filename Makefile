@@ -22,7 +22,10 @@ run: install services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py generate_demo_data
 	$(BIN)/python manage.py run_pipeline
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	# the refresher beside the server, stopped with it
+	$(BIN)/python manage.py refresh_users & refresher=$$!; \
+		trap 'kill $$refresher 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install services
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest

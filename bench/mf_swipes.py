@@ -36,7 +36,7 @@ def demo_decks() -> str:
     from recommendations import store
     from recommendations.ml.diversity import longest_cluster_count
     from recommendations.models import Interaction, ModelRun
-    from recommendations.services.precompute.decks import item_clusters
+    from recommendations.services.precompute.decks import item_groups
     from recommendations.services.training.model_runs import load_served
 
     groups = ShopSpec().groups
@@ -51,7 +51,7 @@ def demo_decks() -> str:
     }
     _, artifact = load_served(ModelRun.Kind.MF)
     cluster = dict(
-        zip(artifact.items.ids.tolist(), item_clusters(artifact.items).tolist(), strict=True)
+        zip(artifact.items.ids.tolist(), item_groups(artifact.items)[0].tolist(), strict=True)
     )
     swiped: dict[int, set[int]] = {}
     for u, i in Interaction.objects.filter(kind__in=["like", "dislike", "purchase"]).values_list(

@@ -376,6 +376,10 @@ class PredictApi(ListApi):
         like_probability = serializers.FloatField(allow_null=True)
         rating = serializers.FloatField(allow_null=True)
         version = serializers.IntegerField(allow_null=True)
+        source = serializers.ChoiceField(
+            choices=["personal", "item_prior"],
+            help_text="personal: the user's own vector; item_prior: they have not swiped yet",
+        )
 
     @extend_schema(
         parameters=[QuerySerializer, OpenApiParameter("user_id", int)], responses=OutputSerializer

@@ -113,6 +113,23 @@ class PendingOrderLine(models.Model):
         return f"order line {self.id}"
 
 
+class PendingRefresh(models.Model):
+    """A user who acted since a refresher last rewrote their lists. The triggers that fill
+    the aggregation queues add one row per inserted event or order line of a customer, in the
+    same transaction; a refresher deletes a user's rows in the transaction that refreshes
+    them, so a refresher that dies loses nothing, and an event that commits during a refresh
+    leaves a row for the next one."""
+
+    id = models.BigAutoField(primary_key=True)
+    user_id = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        db_table = "picks_pending_refresh"
+
+    def __str__(self) -> str:
+        return f"refresh user {self.user_id}"
+
+
 class UserProductInteraction(models.Model):
     """A user's aggregated affinity for an item, what the models train on. Written only by
     update_interactions: training's score snapshot trusts each row's batch number."""

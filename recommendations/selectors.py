@@ -20,7 +20,7 @@ class UnknownItem(Exception):
 
 
 class NoPrediction(Exception):
-    """The user or the item has no MF embedding yet."""
+    """The item has no MF embedding (no model is published, or the item is new to it)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _results(
             continue
         if narrows and not filters.keep(orjson.loads(raw)):
             continue
-        origin = because.get(entry.item_id) if because else None
+        origin = because.get(entry.item_id) if because else entry.because
         results.append(Result(orjson.Fragment(raw), entry.score, source or entry.source, origin))
         if len(results) >= limit:
             break
@@ -210,9 +210,11 @@ def similar_for_item(
 def deck_for_user(
     *, user_id: int, filters: Filters, limit: int, hit: store.Hit | None = None
 ) -> RankedList:
-    """The deck minus what the user swiped or bought since it was built; else trending."""
+    """The deck minus what the user swiped or bought since it was built (a refresher rewrites
+    it after each swipe); a user without one gets the onboarding deck; else trending."""
     chain = [
         Step(store.DECK, user_id, "deck"),
+        Step(store.DECK, store.ONBOARDING, "onboarding", True),
         Step(store.GLOBAL, store.GLOBAL_TRENDING, "trending", True, "popular"),
     ]
     return _read_chain(chain, filters=filters, limit=limit, hit=hit, seen_of_user=user_id)
@@ -263,16 +265,22 @@ class Prediction:
     like_probability: float | None
     rating: float | None
     version: int | None
+    source: str  # "personal": the user's vector (batch or folded in); "item_prior": no vector
 
 
 def predict(*, user_id: int, item_id: int) -> Prediction:
-    """One dot product of the stored MF embeddings: a like-probability (or a rating)."""
+    """One dot product of the stored MF embeddings: a like-probability (or a rating). A user
+    without a vector (no swipe yet) gets the item's prior: its bias and the global one."""
     users = store.read_vectors("user", [user_id])
     items = store.read_vectors("item", [item_id])
-    if user_id not in users or item_id not in items:
-        raise NoPrediction(f"no embedding for user {user_id} or item {item_id}")
+    if item_id not in items:
+        raise NoPrediction(f"no embedding for item {item_id}")
     meta = store.version_meta(store.MF)
-    value = float(np.dot(users[user_id], items[item_id]))
+    if user_id in users:
+        value, source = float(np.dot(users[user_id], items[item_id])), "personal"
+    else:
+        value, source = float(items[item_id][-1]), "item_prior"  # item = [v, 1, b_i + b]
+    version = meta.get("version")
     if meta.get("explicit"):
-        return Prediction(user_id, item_id, None, value, meta.get("version"))
-    return Prediction(user_id, item_id, float(expit(value)), None, meta.get("version"))
+        return Prediction(user_id, item_id, None, value, version, source)
+    return Prediction(user_id, item_id, float(expit(value)), None, version, source)

@@ -184,6 +184,12 @@ PICKS_PIPELINE_LOCK_SECONDS = env.int("PIPELINE_LOCK_SECONDS", default=600)
 PICKS_PUBLISH_LOCK_SECONDS = env.int("PUBLISH_LOCK_SECONDS", default=60)
 # Model artifacts kept per kind: the newest runs' plus the two last published (rollback).
 PICKS_KEEP_ARTIFACTS = env.int("KEEP_ARTIFACTS", default=5)
+# The refresher (manage.py refresh_users): how long it waits for a notice before it looks at
+# PostgreSQL's queue anyway (the bound on how late a lost notice is caught up), how many users
+# one pass claims, and the L2 weight that keeps a user's MF vector small on few swipes.
+PICKS_REFRESH_POLL_SECONDS = env.float("REFRESH_POLL_SECONDS", default=5.0)
+PICKS_REFRESH_BATCH = env.int("REFRESH_BATCH", default=50)
+PICKS_FOLDIN_L2 = env.float("FOLDIN_L2", default=1.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

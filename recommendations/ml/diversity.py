@@ -72,3 +72,26 @@ def explore(
         ranked[positions] = rng.choice(fresh, count, replace=False)
         explored[positions] = True
     return ranked, explored
+
+
+def round_robin(
+    groups: npt.NDArray[np.int64],
+    popularity: npt.NDArray[np.float64],
+    *,
+    allowed: npt.NDArray[np.bool_],
+    n: int,
+) -> npt.NDArray[np.int64]:
+    """Up to `n` allowed item indices taking one item of each group in turn, each group's
+    most popular first; the groups ordered by their most popular item (ties by index)."""
+    candidates = np.flatnonzero(allowed)
+    order = candidates[np.lexsort((candidates, -popularity[candidates]))]
+    by_group: dict[int, list[int]] = {}
+    for item in order.tolist():
+        by_group.setdefault(int(groups[item]), []).append(item)
+    queues = list(by_group.values())  # in order of each group's best item
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < n and any(depth < len(q) for q in queues):
+        picked.extend(q[depth] for q in queues if depth < len(q))
+        depth += 1
+    return np.asarray(picked[:n], dtype=np.int64)

@@ -22,7 +22,7 @@ _QUEUED_EVENTS, _QUEUED_LINES = tables.QUEUED_EVENTS, tables.QUEUED_LINES
 
 # Events and order lines as (user, item, time, weight, purchased) rows; `%(...)s` placeholders
 # keep the weights. {events} and {lines} are where the rows come from (a queue join, or all).
-_ROWS = f"""
+ROWS = f"""
     SELECT i.user_id, i.item_id, i.occurred_at AS happened_at,
         CASE i.kind
             WHEN 'purchase' THEN %(purchase)s WHEN 'cart' THEN %(cart)s
@@ -72,7 +72,7 @@ _FROM_QUEUES = {
     "events": f"JOIN {_QUEUED_EVENTS} q ON q.id = i.id",
     "lines": f"JOIN {_QUEUED_LINES} q ON q.id = l.id",
 }
-_FROM_ALL = {"events": "", "lines": ""}
+FROM_ALL = {"events": "", "lines": ""}
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,8 @@ def _fold(cursor: object, *, params: dict, full: bool) -> tuple[int, int]:
     """Empty the queues and fold their rows (or, `full`, every row) into the scores: how many
     events and lines were taken, and how many scores were written."""
     if connection.vendor == "postgresql":
-        source = _FROM_ALL if full else _FROM_CLAIMED
-        upsert = _UPSERT.format(rows=_ROWS.format(**source))
+        source = FROM_ALL if full else _FROM_CLAIMED
+        upsert = _UPSERT.format(rows=ROWS.format(**source))
         cursor.execute(_CLAIM_AND_FOLD.format(upsert=upsert), params)
         taken, written = cursor.fetchone()
     else:
@@ -103,9 +103,7 @@ def _fold_sqlite(cursor: object, *, params: dict, full: bool) -> tuple[int, int]
     cursor.execute(f"SELECT (SELECT count(*) FROM {_QUEUED_EVENTS}) + "
                    f"(SELECT count(*) FROM {_QUEUED_LINES})")  # fmt: skip
     taken = cursor.fetchone()[0]
-    cursor.execute(
-        _UPSERT.format(rows=_ROWS.format(**(_FROM_ALL if full else _FROM_QUEUES))), params
-    )
+    cursor.execute(_UPSERT.format(rows=ROWS.format(**(FROM_ALL if full else _FROM_QUEUES))), params)
     written = cursor.rowcount
     cursor.execute(f"DELETE FROM {_QUEUED_EVENTS}")
     cursor.execute(f"DELETE FROM {_QUEUED_LINES}")

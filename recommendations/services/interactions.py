@@ -68,17 +68,18 @@ def log_interactions(*, events: list[EventIn]) -> Logged:
 
 
 def remember_seen(*, events: list[EventIn]) -> None:
-    """Tell the deck which items are now swiped or bought; Redis being down loses no event."""
+    """Tell the deck which items are now swiped or bought, and the refreshers who acted (after
+    the commit); Redis being down loses no event and no refresh (PostgreSQL queues both)."""
     seen: dict[int, set[int]] = {}
     for e in events:
         if e.kind in DECK_EXCLUDING_KINDS:
             seen.setdefault(e.user_id, set()).add(e.item_id)
-    if not seen:
-        return
     try:
-        store.add_seen_many(seen=seen)
-    except Exception:  # the event is stored; only the live exclusion set is behind
-        logger.warning("could not record seen items in Redis", exc_info=True)
+        if seen:
+            store.add_seen_many(seen=seen)
+        store.notify(e.user_id for e in events)
+    except Exception:  # the event is stored; only the live state is behind
+        logger.warning("could not record seen items or notify refreshers", exc_info=True)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from recommendations.models import (
     OrderLine,
     PendingInteraction,
     PendingOrderLine,
+    PendingRefresh,
     UserProductInteraction,
 )
 
@@ -15,3 +16,4 @@ LINES = OrderLine._meta.db_table
 SCORES = UserProductInteraction._meta.db_table
 QUEUED_EVENTS = PendingInteraction._meta.db_table
 QUEUED_LINES = PendingOrderLine._meta.db_table
+QUEUED_REFRESHES = PendingRefresh._meta.db_table

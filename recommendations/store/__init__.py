@@ -5,6 +5,7 @@
     publishing  a new version, the pointer switch, rollback, the sweep; one publisher a family
     reading     the one read of an API page, and the reads behind "more like these" and predict
     state       item cards and seen sets (current, not versioned)
+    fresh       notices of new events, one user's lists rewritten inside the live version
     guards      locks, rate windows, closed accounts
     *.lua       the scripts, loaded once a process
 
@@ -16,6 +17,16 @@ is kept for rollback; the others are deleted by the next publish.
 
 from recommendations.store.codec import FAMILY_SOURCE, RECORD, SOURCES, VECTOR, Entry
 from recommendations.store.connection import client, delete_prefix, ping
+from recommendations.store.fresh import (
+    FreshLists,
+    forget_refreshed_before,
+    live_versions,
+    mark_refreshed,
+    notify,
+    refreshed_since,
+    wait_for_notices,
+    write_fresh,
+)
 from recommendations.store.guards import (
     AccountClosed,
     HeldLock,
@@ -31,6 +42,7 @@ from recommendations.store.keys import (
     GLOBAL_TOP_BUYS,
     GLOBAL_TRENDING,
     MF,
+    ONBOARDING,
     RATINGS,
     SIMILAR,
     SORTED_SET_FAMILIES,
@@ -58,11 +70,56 @@ from recommendations.store.state import (
 )
 
 __all__ = [
-    "BOUGHT_TOGETHER", "DECK", "FAMILIES", "FAMILY_SOURCE", "GLOBAL", "GLOBAL_TOP_BUYS",
-    "GLOBAL_TRENDING", "MF", "RATINGS", "RECORD", "SIMILAR", "SORTED_SET_FAMILIES", "SOURCES",
-    "TOP_BUYS", "VECTOR", "AccountClosed", "Entry", "HeldLock", "Hit", "LockLost",
-    "NothingToRollBack", "Page", "Publication", "PublishLocked", "add_seen_many", "card_ids",
-    "client", "close_account", "count_hit", "delete_cards", "delete_prefix", "held_locks",
-    "live_version", "ping", "publishing", "read_many", "read_page", "read_raw_cards",
-    "read_vectors", "rollback", "sweep_versions", "version_meta", "write_cards",
+    "BOUGHT_TOGETHER",
+    "DECK",
+    "FAMILIES",
+    "FAMILY_SOURCE",
+    "GLOBAL",
+    "GLOBAL_TOP_BUYS",
+    "GLOBAL_TRENDING",
+    "MF",
+    "ONBOARDING",
+    "RATINGS",
+    "RECORD",
+    "SIMILAR",
+    "SORTED_SET_FAMILIES",
+    "SOURCES",
+    "TOP_BUYS",
+    "VECTOR",
+    "AccountClosed",
+    "Entry",
+    "FreshLists",
+    "HeldLock",
+    "Hit",
+    "LockLost",
+    "NothingToRollBack",
+    "Page",
+    "Publication",
+    "PublishLocked",
+    "add_seen_many",
+    "card_ids",
+    "client",
+    "close_account",
+    "count_hit",
+    "delete_cards",
+    "delete_prefix",
+    "forget_refreshed_before",
+    "held_locks",
+    "live_version",
+    "live_versions",
+    "mark_refreshed",
+    "notify",
+    "ping",
+    "publishing",
+    "read_many",
+    "read_page",
+    "read_raw_cards",
+    "read_vectors",
+    "refreshed_since",
+    "rollback",
+    "sweep_versions",
+    "version_meta",
+    "wait_for_notices",
+    "write_cards",
+    "write_fresh",
 ]  # fmt: skip

@@ -19,8 +19,9 @@ FAMILY_SOURCE = {
     SIMILAR: "similar",
 }
 # A ranked list is one string of these records, best first: one SET writes it, one GETRANGE
-# reads its head.
-RECORD = np.dtype([("item", "<i8"), ("score", "<f4"), ("source", "u1")])
+# reads its head. `because` is the item the user liked or bought that contributed most to the
+# entry (0: none), computed with the list so that a read does no work for it.
+RECORD = np.dtype([("item", "<i8"), ("score", "<f4"), ("source", "u1"), ("because", "<i8")])
 VECTOR = np.dtype("<f4")
 
 
@@ -29,6 +30,7 @@ class Entry:
     item_id: int
     score: float
     source: str = ""
+    because: int | None = None
 
 
 def source_code(name: str) -> int:
@@ -36,12 +38,16 @@ def source_code(name: str) -> int:
 
 
 def pack(
-    item_ids: npt.ArrayLike, scores: npt.ArrayLike, sources: npt.ArrayLike | int
+    item_ids: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    sources: npt.ArrayLike | int,
+    because: npt.ArrayLike | int = 0,
 ) -> npt.NDArray:
     """Records of one list (or of a rows x n block of lists)."""
     item_ids = np.asarray(item_ids, dtype=np.int64)
     records = np.empty(item_ids.shape, dtype=RECORD)
     records["item"], records["score"], records["source"] = item_ids, scores, sources
+    records["because"] = because
     return records
 
 
@@ -50,7 +56,10 @@ def unpack(blob: bytes | None, *, limit: int) -> list[Entry]:
     if not blob:
         return []
     records = np.frombuffer(blob, dtype=RECORD, count=min(limit, len(blob) // RECORD.itemsize))
-    return [Entry(item, score, SOURCES[source]) for item, score, source in records.tolist()]
+    return [
+        Entry(item, score, SOURCES[source], because or None)
+        for item, score, source, because in records.tolist()
+    ]
 
 
 def unpack_pairs(flat: bytes, *, source: str) -> list[Entry]:

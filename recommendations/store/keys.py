@@ -15,6 +15,7 @@ GLOBAL_TOP_BUYS = "top_buys"
 GLOBAL_TRENDING = "trending"
 SORTED_SET_FAMILIES = frozenset({BOUGHT_TOGETHER})
 VERSION = "{v}"  # in a template, where the live version number goes
+ONBOARDING = "onboarding"  # the deck of a user with no events, one per deck version
 
 
 def key(*parts: object) -> str:
@@ -35,6 +36,8 @@ def list_name(family: str, owner: object) -> str:
         parts: tuple[object, ...] = ("user", owner, "top_buys")
     elif family == BOUGHT_TOGETHER:
         parts = ("product", owner, "bought_together")
+    elif family == DECK and owner == ONBOARDING:
+        parts = ("deck", ONBOARDING)
     elif family == DECK:
         parts = ("user", owner, "deck")
     elif family == SIMILAR:
@@ -118,6 +121,19 @@ def card_prefix() -> str:
 def seen(user_id: int) -> str:
     """Items a user swiped or bought: their deck never shows them again."""
     return key("user", user_id, "seen")
+
+
+# ---- freshness: notices of new events, users refreshed ---------------------------------------
+
+
+def notices() -> str:
+    """The stream that tells refreshers which users just acted (after their commit)."""
+    return key("fresh", "notices")
+
+
+def refreshed() -> str:
+    """Sorted set: user id -> when the data of their last refresh was read (Unix seconds)."""
+    return key("fresh", "refreshed")
 
 
 # ---- guards ----------------------------------------------------------------------------------

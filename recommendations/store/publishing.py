@@ -99,9 +99,10 @@ class Publication:
         item_ids: npt.ArrayLike,
         scores: npt.ArrayLike,
         sources: npt.ArrayLike | None = None,
+        because: npt.ArrayLike | int = 0,
     ) -> None:
-        """Write one ranked list, best first (source codes per entry, else the family's);
-        an empty list writes nothing."""
+        """Write one ranked list, best first (source codes per entry, else the family's; the
+        item that explains each entry, 0 for none); an empty list writes nothing."""
         item_ids = np.asarray(item_ids, dtype=np.int64)
         if not len(item_ids):
             return
@@ -113,16 +114,17 @@ class Publication:
             self._queued()
             return
         source = self.default_source if sources is None else sources
-        self._add(key, pack(item_ids, scores, source).tobytes())
+        self._add(key, pack(item_ids, scores, source, because).tobytes())
 
     def put_rows(
         self,
         owners: npt.NDArray[np.int64],
         item_ids: npt.NDArray[np.int64],
         scores: npt.NDArray[np.float32],
+        because: npt.NDArray[np.int64] | int = 0,
     ) -> None:
         """Write one packed list per row of (owners x n) arrays; -1 ids pad a row's end."""
-        records = pack(item_ids, scores, self.default_source)
+        records = pack(item_ids, scores, self.default_source, because)
         lengths = (item_ids >= 0).sum(axis=1)
         prefix = keys.version_prefix(self.version)
         for owner, row, length in zip(owners.tolist(), records, lengths.tolist(), strict=True):
@@ -250,9 +252,10 @@ def live_version(family: str) -> int | None:
     return int(raw) if raw is not None else None
 
 
-def version_meta(family: str) -> dict:
-    """What the live version's job recorded (built_at, lists, model run ...)."""
-    version = live_version(family)
+def version_meta(family: str, *, version: int | None = None) -> dict:
+    """What the job that wrote a version (the live one by default) recorded (built_at, lists,
+    model run ...); empty when it is not kept."""
+    version = live_version(family) if version is None else version
     if version is None:
         return {}
     return decode_meta(client().get(keys.meta(family, version)))

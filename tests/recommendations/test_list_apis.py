@@ -9,6 +9,7 @@ from catalog.models import Item
 from recommendations import store
 from recommendations.ml.synthetic import ShopSpec
 from recommendations.services.demo import generate_demo_data
+from recommendations.services.freshness import run_refresher
 from recommendations.services.pipeline import run_pipeline
 from recommendations.services.publish import refresh_item_card
 from tests.conftest import client_for
@@ -229,9 +230,9 @@ def test_a_new_client_walks_the_whole_demo_through_the_api(
     with django_capture_on_commit_callbacks(execute=True):  # the swipes reach Redis on commit
         assert api.post("/api/interactions/", events, format="json").status_code == 201
 
-    # Before the next batch: fallbacks, without what was just swiped.
+    # Before the refresher or the next batch: fallbacks, without what was just swiped.
     deck = api.get(f"{BASE}/deck/").json()
-    assert deck["source"] == "trending"
+    assert deck["source"] == "onboarding"
     assert deck["fallback"] is True
     assert not {r["item"]["id"] for r in deck["results"]} & {*liked, *disliked}
     assert api.get(f"{BASE}/top-buys/").json()["source"] == "global"
@@ -239,7 +240,14 @@ def test_a_new_client_walks_the_whole_demo_through_the_api(
     assert api.get(f"{BASE}/similar/{liked[0]}/").json()["source"] == "similar"
     more = api.get(f"{BASE}/more-like-these/", {"items": f"{liked[0]},{liked[1]}"}).json()
     assert more["results"]
-    assert api.get(f"{BASE}/predict/", {"item_id": liked[0]}).status_code == 404
+    assert api.get(f"{BASE}/predict/", {"item_id": liked[0]}).json()["source"] == "item_prior"
+
+    run_refresher(once=True)  # the refresher, between batches
+    deck = api.get(f"{BASE}/deck/").json()
+    assert deck["source"] == "deck"
+    assert not {r["item"]["id"] for r in deck["results"]} & {*liked, *disliked}
+    assert api.get(f"{BASE}/top-buys/").json()["source"] == "personal"
+    assert api.get(f"{BASE}/predict/", {"item_id": liked[0]}).json()["source"] == "personal"
 
     run_pipeline(force=True)  # the nightly batch
 

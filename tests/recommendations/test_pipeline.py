@@ -150,9 +150,9 @@ def test_a_publish_that_dies_halfway_leaves_the_old_version_serving(served, monk
     version = store.live_version(store.TOP_BUYS)
     real_put_rows = store.Publication.put_rows
 
-    def write_half_then_die(self, owners, item_ids, scores):
+    def write_half_then_die(self, owners, item_ids, scores, because):
         half = len(owners) // 2
-        real_put_rows(self, owners[:half], item_ids[:half], scores[:half])
+        real_put_rows(self, owners[:half], item_ids[:half], scores[:half], because[:half])
         self.flush()  # half of the new version really is in Redis
         raise RuntimeError("killed halfway")
 

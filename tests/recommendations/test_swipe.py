@@ -13,7 +13,7 @@ from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import Interaction, ModelRun
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.pipeline import run_pipeline
-from recommendations.services.precompute.decks import item_clusters
+from recommendations.services.precompute.decks import item_groups
 from recommendations.services.precompute.similar import generate_similar_items
 from recommendations.services.training.model_runs import load_served
 from tests import reads
@@ -58,7 +58,7 @@ def test_a_deck_never_shows_a_swiped_or_bought_item(served):
 def test_a_deck_has_no_run_of_near_duplicates_and_a_share_of_exploration(served):
     _, artifact = load_served(ModelRun.Kind.MF)
     cluster_of = dict(
-        zip(artifact.items.ids.tolist(), item_clusters(artifact.items).tolist(), strict=True)
+        zip(artifact.items.ids.tolist(), item_groups(artifact.items)[0].tolist(), strict=True)
     )
     explored = []
     for _, deck in decks(served):

@@ -9,10 +9,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from recommendations import store
-from recommendations.ml import als
-from recommendations.ml.data import IdIndex, build_matrix
+from recommendations.ml import als, foldin
+from recommendations.ml.data import IdIndex, ScoreTable, build_matrix
+from recommendations.ml.scores import ScoreRows
 from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
+from recommendations.services.clock import run_time
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
@@ -21,10 +23,9 @@ from recommendations.services.sql import INT, fetch_array
 from recommendations.services.training.model_runs import load_served
 
 
-def _not_offered(users: IdIndex, items: IdIndex) -> sp.csr_matrix:
+def _not_offered(users: IdIndex, items: IdIndex, rows: ScoreRows) -> sp.csr_matrix:
     """users x items: 1 where the user bought the item (orders or purchase events, as of the
     last update_interactions, from the scores' snapshot) or ever disliked it."""
-    rows = current_scores()
     disliked = fetch_array(
         f"SELECT user_id, item_id FROM {tables.EVENTS} WHERE kind = %s",
         [Interaction.Kind.DISLIKE],
@@ -42,14 +43,49 @@ def _inactive(items: IdIndex) -> npt.NDArray[np.int64]:
     return np.flatnonzero(~np.isin(items.ids, active))
 
 
+def _confidence(rows: ScoreRows, artifact: object) -> sp.csr_matrix:
+    """users x items of the served model: the ALS input of every positive pair, as of now."""
+    positive = rows.scores > 0
+    table = ScoreTable.of(
+        rows.user_ids[positive],
+        rows.item_ids[positive],
+        rows.scores[positive],
+        np.maximum(run_time().timestamp() - rows.times[positive], 0) / 86_400,
+        users=artifact.users,
+        items=artifact.items,
+    )
+    return table.matrix(half_life_days=artifact.params.half_life_days)
+
+
+def explain(
+    model: object, confidence: sp.csr_matrix, item_ids: npt.NDArray[np.int64], top: npt.NDArray
+) -> npt.NDArray[np.int64]:
+    """users x n: the item id of each user's pair that adds most to each entry's ALS score
+    (0 for none); `top` holds item indices, -1 padding."""
+    because = np.zeros(top.shape, dtype=np.int64)
+    factors = np.asarray(model.item_factors, dtype=np.float32)
+    for r in range(top.shape[0]):
+        row = confidence[r]
+        entries = top[r][top[r] >= 0]
+        if not row.nnz or not len(entries):
+            continue
+        sources = foldin.als_explaining_vectors(model, row.indices, row.data)
+        best = foldin.best_contributor(factors[entries], sources)
+        because[r, : len(entries)] = np.where(best >= 0, item_ids[row.indices[best]], 0)
+    return because
+
+
 def generate_top_buys(*, n: int | None = None, batch_users: int = 10_000) -> PublishResult:
     """Every user's top N items from the served ALS model, bought and disliked items left out.
 
     A batch of users is written to Redis by a second thread while the next one is scored.
     """
     n = n or settings.PICKS_LIST_LENGTH
+    data_as_of = timezone.now()
     run, artifact = load_served(ModelRun.Kind.ALS)
-    not_offered = _not_offered(artifact.users, artifact.items)
+    rows = current_scores()
+    not_offered = _not_offered(artifact.users, artifact.items, rows)
+    confidence = _confidence(rows, artifact)
     inactive = _inactive(artifact.items)
     with (
         store.publishing(store.TOP_BUYS) as publication,
@@ -64,13 +100,17 @@ def generate_top_buys(*, n: int | None = None, batch_users: int = 10_000) -> Pub
                 artifact.model, not_offered, n=n, users=users, filter_items=inactive
             )
             item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
+            because = explain(artifact.model, confidence[users], artifact.items.ids, ids)
             if written is not None:
                 written.result()  # one batch in flight at a time; its errors surface here
             written = writer.submit(
-                publication.put_rows, artifact.users.ids[users], item_ids, scores
+                publication.put_rows, artifact.users.ids[users], item_ids, scores, because
             )
         if written is not None:
             written.result()
-        publication.commit(built_at=timezone.now().isoformat(), source="als", model_run=run.pk)
+        publication.commit(
+            built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
+            source="als", model_run=run.pk,
+        )  # fmt: skip
     log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
     return PublishResult(publication.version, publication.lists)

@@ -199,5 +199,8 @@ def publish_embeddings(
         publication.put_vectors("user", users.ids, user_vectors)
         publication.put_vectors("item", items.ids, item_vectors)
         publication.commit(
-            built_at=timezone.now().isoformat(), model_run=run_id, explicit=model.explicit
+            built_at=timezone.now().isoformat(),
+            data_as_of=ModelRun.objects.get(pk=run_id).started_at.timestamp(),
+            model_run=run_id,
+            explicit=model.explicit,
         )

@@ -1,0 +1,77 @@
+"""Fold-in: one user's vector solved against a trained model's item factors, the items held
+fixed (no retraining), and which of the user's items explains each entry of their list."""
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.special import expit
+from threadpoolctl import threadpool_limits
+
+
+def als_user_factors(model: object, user_items: sp.csr_matrix) -> npt.NDArray[np.float32]:
+    """Factors of each row's user (rows x factors), from that row alone: implicit's own
+    least-squares user step (`recalculate_user`), the item factors as trained."""
+    with threadpool_limits(1, "blas"):
+        return np.asarray(
+            model.recalculate_user(np.arange(user_items.shape[0]), user_items.tocsr()),
+            dtype=np.float32,
+        ).reshape(user_items.shape[0], -1)
+
+
+def als_explaining_vectors(
+    model: object, items: npt.NDArray[np.int64], confidence: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """What makes ALS contributions one product: an entry i's score is
+    sum_j c_j * y_i' A^-1 y_j over the user's items j (A = Y'Y + reg I + sum_j (c_j - 1) y_j y_j',
+    c_j = alpha * confidence_j). Returns (A^-1 y_j scaled by c_j, rows for `items`) so that
+    `entry_factors @ returned.T` is each item's contribution to each entry."""
+    factors = np.asarray(model.item_factors, dtype=np.float64)
+    y = factors[items]
+    c = model.alpha * np.asarray(confidence, dtype=np.float64)
+    a = np.asarray(model.YtY, np.float64) + model.regularization * np.eye(factors.shape[1])
+    a += (y * (c - 1)[:, None]).T @ y
+    return (np.linalg.solve(a, y.T).T * c[:, None]).astype(np.float32)
+
+
+def mf_user_vector(
+    item_vectors: npt.NDArray[np.float32],
+    items: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float32],
+    *,
+    l2: float = 1.0,
+    iterations: int = 25,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """A user's MF vector [u, b_u, 1] from their swipes (targets 1 like, 0 dislike or sampled
+    unseen item), the item vectors [v, 1, b_i + b] held fixed: L2-regularised logistic
+    regression solved by Newton steps, the same logit the batch model uses.
+
+    Also returns each swipe's weight in the solution (u = sum_j w_j v_j / l2 at the optimum,
+    w_j = y_j - p_j), what `best_contributor` needs to say which like explains an entry."""
+    x = np.asarray(item_vectors[items, :-1], dtype=np.float64)  # [v, 1]: u and b_u
+    offset = np.asarray(item_vectors[items, -1], dtype=np.float64)  # b_i + b
+    y = np.asarray(targets, dtype=np.float64)
+    w = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2)
+    for _ in range(iterations):
+        p = expit(x @ w + offset)
+        gradient = x.T @ (p - y) + penalty * w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    weights = y - expit(x @ w + offset)
+    return np.append(w, 1.0).astype(np.float32), weights.astype(np.float32)
+
+
+def best_contributor(
+    entry_vectors: npt.NDArray[np.float32], source_vectors: npt.NDArray[np.float32]
+) -> npt.NDArray[np.int64]:
+    """For each entry (rows of `entry_vectors`), the row of `source_vectors` whose product
+    with it is largest: the user's item that adds most to the entry's score; -1 where no
+    source adds anything (or there are none)."""
+    if not len(source_vectors) or not len(entry_vectors):
+        return np.full(len(entry_vectors), -1, dtype=np.int64)
+    contributions = entry_vectors @ source_vectors.T
+    best = contributions.argmax(axis=1)
+    return np.where(contributions.max(axis=1) > 0, best, -1).astype(np.int64)

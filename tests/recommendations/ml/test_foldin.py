@@ -1,0 +1,71 @@
+"""Fold-in against fixed item factors, on planted data: the solved user vector ranks the
+user's own group first, ALS's fold-in is implicit's own user step, and explanations name the
+user's items that really add most."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations.ml import als, foldin, mf
+from recommendations.ml.diversity import round_robin
+from recommendations.ml.synthetic import ShopSpec, make_shop
+from tests.recommendations.ml.test_mf import PARAMS, SPEC, swipes
+
+
+def test_an_mf_vector_solved_from_five_likes_ranks_the_users_group_first():
+    shop, users, items, labels, _ = swipes()
+    model = mf.fit(users, items, labels, n_users=SPEC.users, n_items=SPEC.items, params=PARAMS)
+    _, item_vectors = mf.embeddings(model)
+    rng = np.random.default_rng(3)
+    shares = []
+    for group in range(SPEC.groups):
+        own = np.flatnonzero(shop.item_group == group)
+        liked = rng.choice(own, 5, replace=False)
+        others = rng.choice(np.flatnonzero(shop.item_group != group), 5, replace=False)
+        vector, weights = foldin.mf_user_vector(
+            item_vectors,
+            np.concatenate([liked, others]),
+            np.r_[np.ones(5), np.zeros(5)].astype(np.float32),
+        )
+        assert vector[-1] == 1  # the slot that meets the item's bias
+        assert (weights[:5] > 0).all()
+        assert (weights[5:] < 0).all()
+        logits = item_vectors @ vector
+        logits[liked] = -np.inf
+        top = np.argsort(-logits)[:10]
+        shares.append(np.mean(shop.item_group[top] == group))
+    assert np.mean(shares) >= 0.8
+
+
+def test_als_fold_in_is_implicits_user_step_and_explanations_add_up():
+    shop = make_shop(ShopSpec(users=200, items=80, events=6000, groups=4, seed=2))
+    matrix = sp.csr_matrix(
+        (np.ones(len(shop.event_user), np.float32), (shop.event_user, shop.event_item)),
+        shape=(200, 80),
+    )
+    model = als.fit(matrix, als.AlsParams(factors=8, iterations=10, regularization=0.1))
+    row = matrix[7]
+    folded = foldin.als_user_factors(model, row)[0]
+    np.testing.assert_allclose(folded, model.recalculate_user(7, row).ravel(), rtol=1e-5)
+    # the contributions of the user's items sum to each entry's score
+    sources = foldin.als_explaining_vectors(model, row.indices, row.data)
+    entries = np.arange(80)
+    contributions = model.item_factors[entries] @ sources.T
+    np.testing.assert_allclose(
+        contributions.sum(axis=1), model.item_factors[entries] @ folded, rtol=1e-3, atol=1e-4
+    )
+    best = foldin.best_contributor(model.item_factors[entries], sources)
+    assert (best == contributions.argmax(axis=1)).all()
+
+
+def test_best_contributor_says_none_when_nothing_adds():
+    entries = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    sources = np.array([[-1.0, 0.0], [0.0, 2.0]], np.float32)
+    assert foldin.best_contributor(entries, sources).tolist() == [-1, 1]
+    assert foldin.best_contributor(entries, np.empty((0, 2), np.float32)).tolist() == [-1, -1]
+
+
+def test_round_robin_takes_each_group_in_turn_most_popular_first():
+    groups = np.array([0, 0, 0, 1, 1, 2])
+    popularity = np.array([5.0, 9.0, 1.0, 3.0, 4.0, 0.0])
+    allowed = np.array([True, True, True, True, False, True])
+    assert round_robin(groups, popularity, allowed=allowed, n=5).tolist() == [1, 3, 5, 0, 2]
