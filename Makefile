@@ -48,6 +48,8 @@ bench: install services
 	$(BIN)/python bench/similar_online_retail.py
 	$(BIN)/python bench/mf_swipes.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/freshness.py
+	$(BIN)/python bench/freshness_online_retail.py
 	$(BIN)/python bench/scale.py
 
 fuzz: install services

@@ -17,25 +17,33 @@ def diversify(
     If the candidates run out, the waiting ones fill the end in rank order.
     """
     chosen: list[int] = []
-    recent: deque[int] = deque(maxlen=window - 1)
+    recent: deque[int] = deque()  # clusters of the last `window - 1` picks
+    in_recent: dict[int, int] = {}
     waiting: list[int] = []
+    cluster_of = clusters.tolist()
 
     def fits(position: int) -> bool:
-        return sum(1 for c in recent if c == clusters[position]) < max_per_window
+        return in_recent.get(cluster_of[position], 0) < max_per_window
 
-    for position in range(len(clusters)):
+    def take(position: int) -> None:
+        chosen.append(position)
+        cluster = cluster_of[position]
+        recent.append(cluster)
+        in_recent[cluster] = in_recent.get(cluster, 0) + 1
+        if len(recent) > window - 1:
+            in_recent[recent.popleft()] -= 1
+
+    for position in range(len(cluster_of)):
         if len(chosen) >= n:
             break
         for queued in list(waiting):
             if len(chosen) < n and fits(queued):
                 waiting.remove(queued)
-                chosen.append(queued)
-                recent.append(clusters[queued])
+                take(queued)
         if len(chosen) >= n:
             break
         if fits(position):
-            chosen.append(position)
-            recent.append(clusters[position])
+            take(position)
         else:
             waiting.append(position)
     chosen.extend(waiting[: n - len(chosen)])

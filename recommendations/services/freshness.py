@@ -108,6 +108,15 @@ class History:
     bought: dict[int, set[int]] = field(default_factory=dict)
     swipes: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # items, 1/0
 
+    def hidden(self, user: int) -> set[int]:
+        """Items never to offer the user in top buys: bought or (last swiped as) disliked."""
+        items, liked = self.swipes.get(user, (np.empty(0, np.int64), np.empty(0)))
+        return self.bought.get(user, set()) | set(items[liked == 0].tolist())
+
+    def seen(self, user: int) -> set[int]:
+        """Items never to show the user in a deck again: swiped or bought."""
+        return set(self.swipes[user][0].tolist()) | self.bought.get(user, set())
+
 
 def read_history(user_ids: list[int]) -> History:
     """The users' events and order lines weighted as update_interactions weighs them (the same
@@ -154,18 +163,27 @@ def _row(values: npt.NDArray, columns: npt.NDArray[np.int64], width: int) -> sp.
     )
 
 
+def als_rows(artifact: object, pairs: list[tuple]) -> sp.csr_matrix:
+    """One row of ALS input per user (their pairs as of now), in the served model's items."""
+    rows = []
+    for item_ids, scores, ages in pairs:
+        columns = artifact.items.index_of(item_ids)
+        values = confidence(scores, ages, half_life_days=artifact.params.half_life_days)
+        rows.append(_row(values, np.where(values > 0, columns, -1), len(artifact.items)))
+    return sp.vstack(rows, format="csr") if rows else sp.csr_matrix((0, len(artifact.items)))
+
+
 def fresh_top_buys(
-    artifact: object, *, pairs: tuple, hidden: set[int], inactive: npt.NDArray[np.bool_], n: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]] | None:
-    """Item ids, scores and because of a user's top buys from their folded-in ALS factors;
-    None without a positive score (nothing to fold in)."""
-    item_ids, scores, ages = pairs
-    columns = artifact.items.index_of(item_ids)
-    values = confidence(scores, ages, half_life_days=artifact.params.half_life_days)
-    row = _row(values, np.where(values > 0, columns, -1), len(artifact.items))
-    if not row.nnz:
-        return None
-    factors = foldin.als_user_factors(artifact.model, row)[0]
+    artifact: object,
+    *,
+    row: sp.csr_matrix,
+    factors: npt.NDArray[np.float32],
+    hidden: set[int],
+    inactive: npt.NDArray[np.bool_],
+    n: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Item ids, scores and because of a user's top buys from their folded-in ALS factors
+    (`row` their ALS input), hidden and inactive items left out."""
     ranked = artifact.model.item_factors @ factors
     ranked[inactive] = als.FILTERED_SCORE
     hidden_columns = artifact.items.index_of(np.fromiter(hidden, np.int64, len(hidden)))
@@ -206,6 +224,42 @@ def fresh_swipe_lists(
     return vector, (artifact.items.ids[deck], scores, sources, because)
 
 
+def _add_top_buys(
+    fresh: store.FreshLists, artifact: object, user_ids: list[int], history: History, active
+) -> None:
+    """Top buys of the users with a positive score (the others have nothing to fold in)."""
+    inactive = ~np.isin(artifact.items.ids, active)
+    users = [u for u in user_ids if u in history.pairs]
+    rows = als_rows(artifact, [history.pairs[u] for u in users])
+    factors = foldin.als_user_factors(artifact.model, rows)  # one call for all of them
+    for index, user in enumerate(users):
+        if rows[index].nnz:
+            ids, scores, because = fresh_top_buys(
+                artifact, row=rows[index], factors=factors[index], hidden=history.hidden(user),
+                inactive=inactive, n=settings.PICKS_LIST_LENGTH,
+            )  # fmt: skip
+            fresh.add_list(store.TOP_BUYS, user, ids, scores, "als", because)
+
+
+def _add_swipe_lists(
+    fresh: store.FreshLists, models: ServedModels, user_ids: list[int], history: History,
+    active, versions: dict[str, int],
+) -> None:  # fmt: skip
+    """MF vectors and decks of the users who swiped."""
+    models.deck.blocked = ~np.isin(models.mf.items.ids, active)
+    for user in user_ids:
+        if user not in history.swipes:
+            continue
+        vector, deck = fresh_swipe_lists(
+            models.mf, models.deck, user_id=user, swipes=history.swipes[user],
+            seen=history.seen(user),
+        )  # fmt: skip
+        if store.MF in versions:
+            fresh.add_vector(store.MF, ("user", user), vector)
+        if store.DECK in versions:
+            fresh.add_list(store.DECK, user, *deck)
+
+
 def refresh(user_ids: list[int], *, models: ServedModels, read_at: float | None = None) -> int:
     """Rewrite the users' top buys, decks and MF vectors inside the live versions; how many
     lists were written. Raises VersionMoved if a family switched meanwhile (nothing written).
@@ -216,32 +270,10 @@ def refresh(user_ids: list[int], *, models: ServedModels, read_at: float | None 
     history = read_history(user_ids)
     active = np.fromiter(active_item_ids(), np.int64)
     fresh = store.FreshLists()
-    n = settings.PICKS_LIST_LENGTH
     if models.als is not None and store.TOP_BUYS in versions:
-        inactive = ~np.isin(models.als.items.ids, active)
-        for user in user_ids:
-            if user not in history.pairs:
-                continue
-            disliked = history.swipes.get(user, (np.empty(0, np.int64), np.empty(0)))
-            hidden = history.bought.get(user, set()) | set(disliked[0][disliked[1] == 0].tolist())
-            top = fresh_top_buys(
-                models.als, pairs=history.pairs[user], hidden=hidden, inactive=inactive, n=n
-            )
-            if top is not None:
-                fresh.add_list(store.TOP_BUYS, user, top[0], top[1], "als", top[2])
+        _add_top_buys(fresh, models.als, user_ids, history, active)
     if models.mf is not None and models.deck is not None:
-        models.deck.blocked = ~np.isin(models.mf.items.ids, active)
-        for user in user_ids:
-            if user not in history.swipes:
-                continue
-            seen = set(history.swipes[user][0].tolist()) | history.bought.get(user, set())
-            vector, deck = fresh_swipe_lists(
-                models.mf, models.deck, user_id=user, swipes=history.swipes[user], seen=seen
-            )
-            if store.MF in versions:
-                fresh.add_vector(store.MF, ("user", user), vector)
-            if store.DECK in versions:
-                fresh.add_list(store.DECK, user, *deck)
+        _add_swipe_lists(fresh, models, user_ids, history, active, versions)
     if not store.write_fresh(fresh, versions=versions):
         raise VersionMoved("a family switched while its lists were refreshed")
     store.mark_refreshed(user_ids, at=read_at)

@@ -109,14 +109,7 @@ class DeckContext:
         weighted by how much each shaped the user's vector (rows x factors, may be empty)."""
         ranked = candidates[probs[candidates] >= 0]
         pool = _exploration_pool(probs, self.never_swiped, size=2 * self.n)
-        head, explored = diversity.explore(
-            ranked[: self.n], pool, share=self.explore_share, rng=rng
-        )
-        tail = ranked[self.n :]
-        ranked = np.concatenate([head, tail[~np.isin(tail, head)]])
-        explored = np.concatenate([explored, np.zeros(len(ranked) - len(explored), bool)])
-        picked = diversity.diversify(self.clusters[ranked], n=self.n)
-        deck, explored = ranked[picked], explored[picked]
+        deck, explored = self._explored_and_diversified(ranked, pool, rng)
         because = self.because(deck, liked)
         because[explored] = 0
         return deck, probs[deck], np.where(explored, _EXPLORE, _MF), because
@@ -141,16 +134,23 @@ class DeckContext:
             self.categories, popularity, allowed=~self.blocked, n=3 * self.n
         )
         probs = np.where(self.blocked, -1.0, expit(self.item_vectors[:, -1]))
+        pool = self.never_swiped[~self.blocked[self.never_swiped]]
+        deck, explored = self._explored_and_diversified(order, pool, rng)
+        return deck, probs[deck], np.where(explored, _EXPLORE, _POPULAR)
+
+    def _explored_and_diversified(
+        self, ranked: npt.NDArray[np.int64], pool: npt.NDArray[np.int64], rng: np.random.Generator
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """The first `n` of `ranked` with the exploration share drawn from `pool`, then no
+        run of near-duplicates (the rest of `ranked` fills in); which entries explore."""
         head, explored = diversity.explore(
-            order[: self.n], self.never_swiped[~self.blocked[self.never_swiped]],
-            share=self.explore_share, rng=rng,
-        )  # fmt: skip
-        tail = order[self.n :]
+            ranked[: self.n], pool, share=self.explore_share, rng=rng
+        )
+        tail = ranked[self.n :]
         ranked = np.concatenate([head, tail[~np.isin(tail, head)]])
         explored = np.concatenate([explored, np.zeros(len(ranked) - len(explored), bool)])
         picked = diversity.diversify(self.clusters[ranked], n=self.n)
-        deck, explored = ranked[picked], explored[picked]
-        return deck, probs[deck], np.where(explored, _EXPLORE, _POPULAR)
+        return ranked[picked], explored[picked]
 
 
 def deck_context(artifact: object, *, n: int, seen: sp.csr_matrix) -> DeckContext:
