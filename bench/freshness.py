@@ -267,7 +267,7 @@ def main() -> None:
         url = f"{PG_SERVER}/{args.database}"
     else:
         url = fresh_database(args.database)
-        for job in (["generate_demo_data", *size], ["run_pipeline"]):
+        for job in (["generate_demo_data", *size, "--no-pictures"], ["run_pipeline"]):
             timed = manage(*job, database_url=url, extra_env=env)
             build.append(f"`{' '.join(job)}` {timed.seconds:.0f} s")
             print(build[-1], flush=True)

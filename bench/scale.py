@@ -44,7 +44,7 @@ def main() -> None:
         jobs[0] = ("update_interactions", ["--full"])
     else:
         url = fresh_database(args.database)
-        jobs.insert(0, ("generate_demo_data", size))
+        jobs.insert(0, ("generate_demo_data", [*size, "--no-pictures"]))
     for job, job_args in jobs:
         timed = manage(job, *job_args, database_url=url, extra_env=env)
         rows.append(

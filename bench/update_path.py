@@ -128,7 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     url = fresh_database(args.database)
     size = ["--users", str(args.users), "--items", str(args.items), "--events", str(args.events)]
-    manage("generate_demo_data", *size, database_url=url)
+    manage("generate_demo_data", *size, "--no-pictures", database_url=url)
     django_setup(database_url=url, redis_prefix="picks-bench-update")
     table = measure(args.repeats)
     write_section(

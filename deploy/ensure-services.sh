@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL and Redis answer on 127.0.0.1, starting the local ones if they do not,
-# and that nginx (the tests run production's reverse proxy) is installed.
+# and that nginx (the tests run production's reverse proxy) and Chromium (the browser test of
+# the demo page, driven by Playwright) are installed.
 set -euo pipefail
 
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
@@ -10,6 +11,15 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     || { $apt_get update -q >/dev/null && \
          DEBIAN_FRONTEND=noninteractive $apt_get install -y -q nginx-light >/dev/null; } \
     || echo "could not install nginx: the proxy tests will be skipped" >&2
+fi
+
+if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium (Debian package) for the browser test"
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -q chromium >/dev/null \
+    || { $apt_get update -q >/dev/null && \
+         DEBIAN_FRONTEND=noninteractive $apt_get install -y -q chromium >/dev/null; } \
+    || echo "could not install chromium: the browser test will be skipped" >&2
 fi
 
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }

@@ -2,6 +2,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -260,3 +261,33 @@ class HealthApi(APIView):
         except Exception as exc:  # any failure of a part is what health reports
             return f"error: {type(exc).__name__}"
         return "ok"
+
+
+class ApiRootApi(APIView):
+    """Where to start: the API docs, the schema, the demo page and the list endpoints."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ApiRoot"
+
+        docs = serializers.CharField()
+        schema = serializers.CharField()
+        demo = serializers.CharField(help_text="a swipe page in the browser")
+        health = serializers.CharField()
+        recommendations = serializers.DictField(child=serializers.CharField())
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        lists = ("top-buys", "trending", "deck", "more-like-these", "predict")
+        return Response(
+            {
+                "docs": reverse("docs"),
+                "schema": reverse("schema"),
+                "demo": reverse("demo"),
+                "health": reverse("health"),
+                "recommendations": {name: reverse(name) for name in lists},
+            }
+        )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from recommendations.apis import HealthApi, InteractionCreateApi, OrderCreateApi
+from recommendations.apis import ApiRootApi, HealthApi, InteractionCreateApi, OrderCreateApi
 from recommendations.list_apis import (
     ItemBoughtTogetherApi,
     ItemSimilarApi,
@@ -14,6 +14,7 @@ from recommendations.list_apis import (
 RECOMMENDATIONS = "recommendations/"
 
 urlpatterns = [
+    path("", ApiRootApi.as_view(), name="api-root"),
     path("interactions/", InteractionCreateApi.as_view(), name="interactions"),
     path("orders/", OrderCreateApi.as_view(), name="orders"),
     path("health/", HealthApi.as_view(), name="health"),

@@ -130,6 +130,9 @@ CACHES = {
 # Files: a local folder by default, S3 (django-storages + boto3) when a bucket is configured.
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = env("MEDIA_URL", default="/media/")
+# Django itself serves MEDIA_ROOT only for the local demo and the browser test (production:
+# S3 or the proxy serves item images).
+PICKS_SERVE_MEDIA = False
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
 STATIC_URL = "/static/"
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")

@@ -27,6 +27,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "lists_user": "100000/min",
 }
 MEDIA_ROOT = str(BASE_DIR / "var" / f"test-media-{os.getpid()}")
+PICKS_SERVE_MEDIA = True  # the browser test's live server shows the demo's pictures
 ARTIFACTS_ROOT = str(BASE_DIR / "var" / f"test-private-{os.getpid()}")
 STORAGES = {
     **STORAGES,

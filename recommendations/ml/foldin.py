@@ -18,19 +18,49 @@ def als_user_factors(model: object, user_items: sp.csr_matrix) -> npt.NDArray[np
         ).reshape(user_items.shape[0], -1)
 
 
-def als_explaining_vectors(
-    model: object, items: npt.NDArray[np.int64], confidence: npt.NDArray[np.float32]
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """What makes ALS contributions one product: an entry i's score is
-    sum_j c_j * y_i' A^-1 y_j over the user's items j (A = Y'Y + reg I + sum_j (c_j - 1) y_j y_j',
-    c_j = alpha * confidence_j). Returns (A^-1 y_j scaled by c_j, rows for `items`) so that
-    `entry_factors @ returned.T` is each item's contribution to each entry."""
-    factors = np.asarray(model.item_factors, dtype=np.float64)
-    y = factors[items]
-    c = model.alpha * np.asarray(confidence, dtype=np.float64)
-    a = np.asarray(model.YtY, np.float64) + model.regularization * np.eye(factors.shape[1])
-    a += (y * (c - 1)[:, None]).T @ y
-    return (np.linalg.solve(a, y.T).T * c[:, None]).astype(np.float32)
+def als_contributors(
+    model: object,
+    confidence: sp.csr_matrix,
+    entries: npt.NDArray[np.int64],
+    *,
+    budget: int = 4_000_000,
+) -> npt.NDArray[np.int64]:
+    """users x n: for each entry (item index; -1 pads), the column of the user's own item that
+    adds most to its ALS score, -1 where none adds anything.
+
+    An entry i's score is sum_j c_j y_i' A^-1 y_j over the user's items j, with
+    A = Y'Y + reg I + sum_j (c_j - 1) y_j y_j' and c_j = alpha * confidence_j (implicit's user
+    step), so each term is exactly item j's share. Users are taken in blocks of similar
+    length, padded, so that every product is one batched matmul (`budget` floats a block)."""
+    confidence = confidence.tocsr()
+    factors = np.asarray(model.item_factors, dtype=np.float32)
+    base = np.asarray(model.YtY, np.float32) + model.regularization * np.eye(
+        factors.shape[1], dtype=np.float32
+    )
+    counts = np.diff(confidence.indptr)
+    best = np.full(entries.shape, -1, dtype=np.int64)
+    order = np.argsort(-counts, kind="stable")  # longest first: a block's first is its longest
+    order = order[counts[order] > 0]
+    start = 0
+    while start < len(order):
+        longest = int(counts[order[start]])
+        users = order[start : start + max(1, budget // (entries.shape[1] * longest))]
+        start += len(users)
+        slots = np.arange(longest)
+        valid = slots[None, :] < counts[users][:, None]
+        positions = np.where(valid, confidence.indptr[users][:, None] + slots[None, :], 0)
+        items = np.where(valid, confidence.indices[positions], 0)
+        c = np.where(valid, model.alpha * confidence.data[positions], 0).astype(np.float32)
+        y = factors[items] * valid[:, :, None]  # users x longest x f
+        a = base + np.matmul((y * (c - 1)[:, :, None]).transpose(0, 2, 1), y)
+        shares = np.linalg.solve(a, y.transpose(0, 2, 1) * c[:, None, :])  # A^-1 y_j c_j
+        top = entries[users]
+        contributions = np.matmul(factors[np.maximum(top, 0)], shares)  # users x n x longest
+        contributions[~np.broadcast_to(valid[:, None, :], contributions.shape)] = -np.inf
+        pick = contributions.argmax(axis=2)
+        found = (np.take_along_axis(contributions, pick[:, :, None], 2)[:, :, 0] > 0) & (top >= 0)
+        best[users] = np.where(found, np.take_along_axis(items, pick, 1), -1)
+    return best
 
 
 def mf_user_vector(

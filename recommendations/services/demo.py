@@ -6,12 +6,15 @@ from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
-from catalog.models import Category, Item
+from catalog.models import Category, Item, item_image_path
+from catalog.pictures import draw_item_picture
 from recommendations.ml.synthetic import (
     BRANDS,
     CATEGORIES,
@@ -141,14 +144,32 @@ def _orders(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDArray) -
     )
 
 
+def _pictures(items: list[Item]) -> None:
+    """A drawn picture per item, stored through the default storage like an uploaded image
+    (the local media folder, or S3); one drawing per (category, colour, brand)."""
+    drawn: dict[tuple[str, str, str], bytes] = {}
+    for item in items:
+        look = (item.category.name, item.colour, item.brand)
+        if look not in drawn:
+            drawn[look] = draw_item_picture(category=look[0], colour=look[1], brand=look[2])
+        item.image.name = default_storage.save(
+            item_image_path(item, "picture.png"), ContentFile(drawn[look])
+        )
+    Item.objects.bulk_update(items, ["image"], batch_size=BATCH)
+
+
 @transaction.atomic
-def generate_demo_data(*, spec: ShopSpec) -> DemoShop:
-    """Write the planted shop; refuses to write it twice."""
+def generate_demo_data(*, spec: ShopSpec, pictures: bool = False) -> DemoShop:
+    """Write the planted shop (with a drawn picture per item if `pictures`); refuses to write
+    it twice."""
     if Item.objects.filter(sku__startswith=DEMO_SKU_PREFIX).exists():
         raise DemoDataExists("the demo shop is already loaded")
     shop = make_shop(spec)
     rng = np.random.default_rng(spec.seed + 1)
-    item_ids = np.array([item.pk for item in _items(shop, rng)])
+    items = _items(shop, rng)
+    if pictures:
+        _pictures(items)
+    item_ids = np.array([item.pk for item in items])
     user_ids = np.array([user.pk for user in _users(shop)])
     log_step("generate_demo_data", "catalog", items=len(item_ids), users=len(user_ids))
     _interactions(shop, user_ids, item_ids)

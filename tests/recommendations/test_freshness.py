@@ -1,8 +1,6 @@
 """The refresher: a swipe reaches the user's deck, top buys and predictions between batch runs."""
 
 import threading
-import time
-from contextlib import contextmanager
 from decimal import Decimal
 
 import numpy as np
@@ -22,6 +20,7 @@ from recommendations.services.precompute.decks import generate_decks
 from tests import reads
 from tests.conftest import client_for
 from tests.factories import UserFactory
+from tests.refresher import refresher_running, wait_for
 
 SPEC = ShopSpec(users=300, items=300, events=15_000, groups=4, orders=1000, seed=5)
 
@@ -50,37 +49,6 @@ def deck_ids(client, limit: int = 10) -> tuple[str, list[int]]:
 
 def group_share(demo, ids: list[int], group: int) -> float:
     return float(np.mean([i in demo.items_of_group(group) for i in ids]))
-
-
-@contextmanager
-def refresher_running(**options):
-    """The refresher's loop in a thread (its own database connection), stopped at the end."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        try:
-            freshness.run_refresher(stop=stop, **options)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        assert not thread.is_alive()
-
-
-def wait_for(condition, *, seconds: float) -> float:
-    """Seconds until `condition()` held; fails after `seconds`."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    pytest.fail(f"not within {seconds} s")
 
 
 @pytest.mark.django_db(transaction=True)

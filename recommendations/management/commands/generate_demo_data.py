@@ -1,3 +1,5 @@
+import argparse
+
 from django.core.management.base import CommandError, CommandParser
 
 from recommendations.management.commands._job import JobCommand
@@ -15,8 +17,14 @@ class Command(JobCommand):
         parser.add_argument("--events", type=int, default=defaults.events)
         parser.add_argument("--groups", type=int, default=defaults.groups)
         parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument(
+            "--pictures",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="draw a picture per item into the media storage (--no-pictures: none)",
+        )
 
-    def handle(self, *args: object, **options: int) -> None:
+    def handle(self, *args: object, pictures: bool, **options: int) -> None:
         for name in ("users", "items", "events", "groups"):
             if options[name] < 1:
                 raise CommandError(f"--{name} must be at least 1")
@@ -30,7 +38,7 @@ class Command(JobCommand):
             seed=options["seed"],
         )
         try:
-            demo = generate_demo_data(spec=spec)
+            demo = generate_demo_data(spec=spec, pictures=pictures)
         except DemoDataExists as exc:
             self.stdout.write(f"nothing to do: {exc}")
             return

@@ -62,17 +62,8 @@ def explain(
 ) -> npt.NDArray[np.int64]:
     """users x n: the item id of each user's pair that adds most to each entry's ALS score
     (0 for none); `top` holds item indices, -1 padding."""
-    because = np.zeros(top.shape, dtype=np.int64)
-    factors = np.asarray(model.item_factors, dtype=np.float32)
-    for r in range(top.shape[0]):
-        row = confidence[r]
-        entries = top[r][top[r] >= 0]
-        if not row.nnz or not len(entries):
-            continue
-        sources = foldin.als_explaining_vectors(model, row.indices, row.data)
-        best = foldin.best_contributor(factors[entries], sources)
-        because[r, : len(entries)] = np.where(best >= 0, item_ids[row.indices[best]], 0)
-    return because
+    best = foldin.als_contributors(model, confidence, top)
+    return np.where(best >= 0, item_ids[np.maximum(best, 0)], 0)
 
 
 def generate_top_buys(*, n: int | None = None, batch_users: int = 10_000) -> PublishResult:

@@ -46,15 +46,15 @@ def test_als_fold_in_is_implicits_user_step_and_explanations_add_up():
     row = matrix[7]
     folded = foldin.als_user_factors(model, row)[0]
     np.testing.assert_allclose(folded, model.recalculate_user(7, row).ravel(), rtol=1e-5)
-    # the contributions of the user's items sum to each entry's score
-    sources = foldin.als_explaining_vectors(model, row.indices, row.data)
-    entries = np.arange(80)
-    contributions = model.item_factors[entries] @ sources.T
-    np.testing.assert_allclose(
-        contributions.sum(axis=1), model.item_factors[entries] @ folded, rtol=1e-3, atol=1e-4
-    )
-    best = foldin.best_contributor(model.item_factors[entries], sources)
-    assert (best == contributions.argmax(axis=1)).all()
+    # Item j's share of entry i's score, computed directly: c_j y_i' A^-1 y_j
+    y, c = model.item_factors, model.alpha * row.data
+    a = y.T @ y + model.regularization * np.eye(8)
+    a += (y[row.indices] * (c - 1)[:, None]).T @ y[row.indices]
+    shares = y @ np.linalg.inv(a) @ (y[row.indices] * c[:, None]).T  # items x user's items
+    np.testing.assert_allclose(shares.sum(axis=1), y @ folded, rtol=1e-3, atol=1e-4)
+    entries = np.argsort(-(y @ folded))[:10]
+    best = foldin.als_contributors(model, matrix[[3, 7]], np.stack([entries, entries]))[1]
+    assert (best == row.indices[shares[entries].argmax(axis=1)]).all()
 
 
 def test_best_contributor_says_none_when_nothing_adds():
