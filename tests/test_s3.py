@@ -143,3 +143,16 @@ def test_training_saves_loads_lists_and_prunes_artifacts_in_s3(s3, settings):
         assert all(storages["artifacts"].exists(name) for name in kept)
     pruned = ModelRun.objects.filter(artifact_name="")
     assert pruned.exists()  # runs whose artifact went no longer name it
+
+
+def test_the_demo_shops_pictures_go_to_s3_and_their_urls_serve_them(s3):
+    generate_demo_data(spec=ShopSpec(users=20, items=16, events=200, groups=2), pictures=True)
+    items = list(Item.objects.all())
+    assert len(items) == 16
+    assert {item.image.name for item in items} <= keys(s3)
+    url = items[0].image.url
+    assert url.startswith(s3.meta.endpoint_url)
+    with urllib.request.urlopen(url) as served:
+        picture = Image.open(io.BytesIO(served.read()))
+    assert picture.format == "PNG"
+    assert picture.size == (240, 300)

@@ -191,7 +191,7 @@ PICKS_KEEP_ARTIFACTS = env.int("KEEP_ARTIFACTS", default=5)
 # PostgreSQL's queue anyway (the bound on how late a lost notice is caught up), how many users
 # one pass claims, and the L2 weight that keeps a user's MF vector small on few swipes.
 PICKS_REFRESH_POLL_SECONDS = env.float("REFRESH_POLL_SECONDS", default=5.0)
-PICKS_REFRESH_BATCH = env.int("REFRESH_BATCH", default=50)
+PICKS_REFRESH_BATCH = env.int("REFRESH_BATCH", default=25)
 PICKS_FOLDIN_L2 = env.float("FOLDIN_L2", default=1.0)
 
 REST_FRAMEWORK = {

@@ -27,7 +27,7 @@ from recommendations.ml.synthetic import (
     SyntheticShop,
     make_shop,
 )
-from recommendations.models import Interaction, Order, OrderLine
+from recommendations.models import Interaction, Order, OrderLine, PendingRefresh
 from recommendations.services.bulk import insert_rows
 from recommendations.services.progress import log_step
 
@@ -176,4 +176,7 @@ def generate_demo_data(*, spec: ShopSpec, pictures: bool = False) -> DemoShop:
     log_step("generate_demo_data", "events", events=spec.events)
     _orders(shop, user_ids, item_ids)
     log_step("generate_demo_data", "orders", lines=len(shop.line_item))
+    # The demo's history is for the batch to learn; the refresher is for what users do next.
+    for start in range(0, len(user_ids), BATCH):
+        PendingRefresh.objects.filter(user_id__in=user_ids[start : start + BATCH].tolist()).delete()
     return DemoShop(shop=shop, user_ids=user_ids, item_ids=item_ids)

@@ -205,8 +205,9 @@ def fresh_swipe_lists(
     columns, targets = columns[known], np.asarray(targets, np.float32)[known]
     rng = np.random.default_rng(user_id)
     count = round(artifact.model.params.negatives_per_positive * int((targets > 0).sum()))
-    unseen = np.setdiff1d(np.arange(len(artifact.items)), columns)
-    sampled = rng.choice(unseen, min(count, len(unseen)), replace=False)
+    drawn = rng.integers(0, len(artifact.items), 2 * count)  # as training draws them
+    drawn = drawn[~np.isin(drawn, columns)]
+    sampled = drawn[np.sort(np.unique(drawn, return_index=True)[1])][:count]  # first draws
     vector, weights = foldin.mf_user_vector(
         context.item_vectors,
         np.concatenate([columns, sampled]),
