@@ -18,7 +18,7 @@ from tests.refresher import refresher_running, wait_for
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 SPEC = ShopSpec(users=300, items=240, events=15_000, groups=4, orders=800, seed=3)
-PASSWORD = "a-long-demo-passphrase"
+PASSWORD = "correct-horse-battery-demo"
 # Chromium as root on a machine without a network: the flags keep it from calling home.
 ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -284,18 +284,18 @@ def refresh(user_ids: list[int], *, models: ServedModels, read_at: float | None 
 # ---- claiming users from the queue -----------------------------------------------------------
 
 
-def _lock_users(cursor: object, user_ids: list[int]) -> list[int]:
-    """The users whose refresh lock this transaction got (PostgreSQL: an advisory lock each,
-    released at commit, so two refreshers never write one user at once; SQLite's single
-    writer lock does the same from the first delete on)."""
+def _lock_users(cursor: object, user_ids: list[int], *, limit: int) -> list[int]:
+    """Up to `limit` of the users, in order, whose refresh lock this transaction got
+    (PostgreSQL: an advisory lock each, released at commit, so two refreshers never write one
+    user at once; the LIMIT stops the locking once enough are held. SQLite's single writer
+    lock does the same from the first delete on)."""
     if connection.vendor != "postgresql":
-        return user_ids
+        return user_ids[:limit]
     cursor.execute(
-        "SELECT u FROM unnest(%s::bigint[]) AS u WHERE pg_try_advisory_xact_lock(%s + u)",
-        [user_ids, _LOCK_SPACE],
+        "SELECT u FROM unnest(%s::bigint[]) AS u WHERE pg_try_advisory_xact_lock(%s + u) LIMIT %s",
+        [user_ids, _LOCK_SPACE, limit],
     )
-    locked = {row[0] for row in cursor.fetchall()}
-    return [u for u in user_ids if u in locked]
+    return [row[0] for row in cursor.fetchall()]
 
 
 def claim_and_refresh(*, models: ServedModels, prefer: set[int], limit: int) -> int:
@@ -309,7 +309,7 @@ def claim_and_refresh(*, models: ServedModels, prefer: set[int], limit: int) -> 
         candidates = list(dict.fromkeys([*sorted(prefer), *(r[0] for r in cursor.fetchall())]))
         if not candidates:
             return 0
-        mine = _lock_users(cursor, candidates)[:limit]
+        mine = _lock_users(cursor, candidates, limit=limit)
         if not mine:
             return 0
         # Exactly the rows committed by now: one committed later stays for the next pass.

@@ -150,7 +150,7 @@ def test_two_refreshers_never_write_one_user_at_once_and_a_crash_loses_nothing(s
     def hold() -> None:  # a second refresher, inside the refresh of this user
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                assert freshness._lock_users(cursor, [user.pk]) == [user.pk]
+                assert freshness._lock_users(cursor, [user.pk], limit=1) == [user.pk]
                 holding.set()
                 release.wait(10)
         finally:
