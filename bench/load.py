@@ -73,10 +73,15 @@ def main() -> None:
     django_setup(database_url=url, redis_prefix=PREFIX)
     from accounts.models import User
     from accounts.tokens import PicksRefreshToken
+    from catalog.models import Item
     from recommendations import store
-    from recommendations.models import ModelRun
+    from recommendations.models import Interaction, ModelRun
     from recommendations.services.training.model_runs import load_served
 
+    shop = (
+        f"{User.objects.count():,} users, {Item.objects.count():,} items, "
+        f"{Interaction.objects.count():,} events"
+    )
     _, artifact = load_served(ModelRun.Kind.MF)
     user = User.objects.get(pk=int(artifact.users.ids[0]))
     token = str(PicksRefreshToken.for_user(user).access_token)
@@ -130,8 +135,8 @@ Machine: {machine()}; gunicorn 2 sync workers, production settings, PostgreSQL 1
 wrk on the same 2 cores (-t2 -c32, {args.seconds} s per endpoint after a 2 s warm-up); the
 endpoints alternate for {args.rounds} rounds and each figure is the median of its rounds.
 Date: {dt.date.today()}.
-Command: `.venv/bin/python bench/load.py --seconds {args.seconds} --rounds {args.rounds}`
-(demo shop: 10k users, 2k items, 200k events; lists of 20 with item cards).
+Command: `.venv/bin/python bench/load.py --database {args.database} --seconds {args.seconds} \
+--rounds {args.rounds}` (database {args.database}: {shop}; lists of 20 with item cards).
 
 | endpoint | req/s | p50 | p99 | throughput vs bare | p99 vs bare | req/s per round | non-2xx |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |

@@ -1,4 +1,5 @@
 import numpy as np
+import orjson
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -269,3 +270,21 @@ def test_the_query_takes_what_the_schema_and_the_catalog_allow_and_refuses_beyon
     for bad in (f"category={'a' * 101}", "min_price=1e3", "exclude=01,2", "limit=5.0"):
         answer = api.get(f"/api/recommendations/trending/?{bad}")
         assert answer.status_code == 400, bad
+
+
+def test_a_rendered_list_has_exactly_the_fields_its_schema_documents():
+    from recommendations.list_apis import ListOutputSerializer, ResultSerializer, render
+    from recommendations.selectors import RankedList, Result
+
+    card = {"id": 1, "sku": "A", "title": "T", "price": "1.00", "image_url": None,
+            "category": None, "brand": "", "colour": "", "sizes": []}  # fmt: skip
+    ranked = RankedList(
+        results=[Result(orjson.Fragment(orjson.dumps(card)), 0.5, "als", 7)],
+        source="personal", fallback=False, version=3, built_at=None, limit=1,
+    )  # fmt: skip
+    body = orjson.loads(render(ranked, public=False).content)
+    assert set(body) == set(ListOutputSerializer().fields)
+    assert set(body["results"][0]) == set(ResultSerializer().fields)
+    assert body["results"][0]["because"] == 7
+    assert body["count"] == 1
+    assert body["complete"] is True
