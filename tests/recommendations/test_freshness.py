@@ -247,3 +247,16 @@ def test_refresh_users_once_empties_the_queue(served):
     assert freshness.run_refresher(once=True) == 1
     assert not PendingRefresh.objects.exists()
     assert reads.read_list(store.DECK, user.pk, limit=10)
+
+
+def test_the_refresh_users_command_refuses_absurd_options_and_runs_once(db):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    for bad in (["--batch", "0"], ["--poll-seconds", "0"], ["--poll-seconds", "99999"]):
+        with pytest.raises(CommandError):
+            call_command("refresh_users", "--once", *bad)
+    out = StringIO()
+    call_command("refresh_users", "--once", stdout=out)  # no model, nothing queued: ends
+    assert out.getvalue().strip() == "0 users refreshed"

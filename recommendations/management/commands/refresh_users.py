@@ -5,6 +5,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommendations.services.freshness import run_refresher
 
+_STOPPING = (signal.SIGTERM, signal.SIGINT)  # finish the pass in hand, then exit
+
 
 class Command(BaseCommand):
     help = (
@@ -32,7 +34,10 @@ class Command(BaseCommand):
         if batch is not None and not 0 < batch <= 10_000:
             raise CommandError("--batch must be in [1, 10000]")
         stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        done = run_refresher(poll_seconds=poll_seconds, batch=batch, once=once, stop=stop)
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOPPING}
+        try:
+            done = run_refresher(poll_seconds=poll_seconds, batch=batch, once=once, stop=stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.stdout.write(f"{done} users refreshed")
