@@ -114,11 +114,11 @@ class PendingOrderLine(models.Model):
 
 
 class PendingRefresh(models.Model):
-    """A user who acted since a refresher last rewrote their lists. The triggers that fill
-    the aggregation queues add one row per inserted event or order line of a customer, in the
-    same transaction; a refresher deletes a user's rows in the transaction that refreshes
-    them, so a refresher that dies loses nothing, and an event that commits during a refresh
-    leaves a row for the next one."""
+    """A user who acted since a refresher last rewrote their lists. Database triggers on
+    events and order lines add a row in the transaction that inserts them (PostgreSQL: one
+    per user and insert statement; SQLite: one per row); a refresher deletes a user's rows in
+    the transaction that refreshes them, so a refresher that dies loses nothing, and an event
+    that commits during a refresh leaves a row for the next one."""
 
     id = models.BigAutoField(primary_key=True)
     user_id = models.BigIntegerField(db_index=True)

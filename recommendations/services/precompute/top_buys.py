@@ -10,16 +10,16 @@ from django.utils import timezone
 
 from recommendations import store
 from recommendations.ml import als, foldin
-from recommendations.ml.data import IdIndex, ScoreTable, build_matrix
+from recommendations.ml.data import IdIndex, build_matrix
 from recommendations.ml.scores import ScoreRows
 from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
-from recommendations.services.clock import run_time
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
 from recommendations.services.scores import current_scores
 from recommendations.services.sql import INT, fetch_array
+from recommendations.services.training.als import positive_scores
 from recommendations.services.training.model_runs import load_served
 
 
@@ -45,15 +45,7 @@ def _inactive(items: IdIndex) -> npt.NDArray[np.int64]:
 
 def _confidence(rows: ScoreRows, artifact: object) -> sp.csr_matrix:
     """users x items of the served model: the ALS input of every positive pair, as of now."""
-    positive = rows.scores > 0
-    table = ScoreTable.of(
-        rows.user_ids[positive],
-        rows.item_ids[positive],
-        rows.scores[positive],
-        np.maximum(run_time().timestamp() - rows.times[positive], 0) / 86_400,
-        users=artifact.users,
-        items=artifact.items,
-    )
+    table = positive_scores(rows, users=artifact.users, items=artifact.items)
     return table.matrix(half_life_days=artifact.params.half_life_days)
 
 

@@ -12,6 +12,7 @@ from recommendations.ml.data import (
     ScoreTable,
 )
 from recommendations.ml.evaluate import compare_with_popularity, ranking_metrics
+from recommendations.ml.scores import ScoreRows
 from recommendations.models import ModelRun
 from recommendations.services.clock import run_time
 from recommendations.services.progress import log_step, track
@@ -34,20 +35,28 @@ class AlsArtifact:
     params: als.AlsParams
 
 
-def load_scores() -> ScoreTable:
-    """Every positive row of user_product_interactions, ages counted from the run's time (a
-    row dated after it counts as age 0)."""
-    rows = current_scores()
+def positive_scores(
+    rows: ScoreRows, *, users: IdIndex | None = None, items: IdIndex | None = None
+) -> ScoreTable:
+    """The rows with a positive score, ages counted from the run's time (a row dated after it
+    counts as age 0), over `users` x `items` (by default the ids they hold)."""
     positive = rows.scores > 0
-    if not positive.any():
-        raise NoTrainingData("user_product_interactions is empty: run update_interactions first")
-    times = rows.times[positive]
     return ScoreTable.of(
         rows.user_ids[positive],
         rows.item_ids[positive],
         rows.scores[positive],
-        np.maximum(run_time().timestamp() - times, 0) / 86_400,
+        np.maximum(run_time().timestamp() - rows.times[positive], 0) / 86_400,
+        users=users,
+        items=items,
     )
+
+
+def load_scores() -> ScoreTable:
+    """Every positive row of user_product_interactions (see positive_scores)."""
+    data = positive_scores(current_scores())
+    if not len(data.scores):
+        raise NoTrainingData("user_product_interactions is empty: run update_interactions first")
+    return data
 
 
 def current_als_params() -> als.AlsParams:

@@ -2,6 +2,7 @@
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -184,13 +185,21 @@ def train_mf_model(
         )
         if run.published:
             family = store.RATINGS if ratings else store.MF
-            publish_embeddings(final, users, items, run_id=run.pk, family=family)
+            publish_embeddings(
+                final, users, items, run_id=run.pk, family=family, data_as_of=run.started_at
+            )
 
     return run
 
 
 def publish_embeddings(
-    model: mf.MfModel, users: IdIndex, items: IdIndex, *, run_id: int, family: str = store.MF
+    model: mf.MfModel,
+    users: IdIndex,
+    items: IdIndex,
+    *,
+    run_id: int,
+    data_as_of: datetime,
+    family: str = store.MF,
 ) -> None:
     """User and item vectors into Redis: a like-probability (or rating) is one dot product
     away."""
@@ -200,7 +209,7 @@ def publish_embeddings(
         publication.put_vectors("item", items.ids, item_vectors)
         publication.commit(
             built_at=timezone.now().isoformat(),
-            data_as_of=ModelRun.objects.get(pk=run_id).started_at.timestamp(),
+            data_as_of=data_as_of.timestamp(),
             model_run=run_id,
             explicit=model.explicit,
         )
