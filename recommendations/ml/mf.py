@@ -1,11 +1,13 @@
 """A PyTorch matrix-factorisation model of swipes: P(like) = sigmoid(u . v + b_u + b_i + b).
 
-Trained with binary cross-entropy on likes (1), dislikes (0) and sampled unseen items (0),
-or with MSE on explicit ratings; Adam; early stopping on a validation split; seeded.
+Trained with binary cross-entropy on likes (1), dislikes (0) and, optionally, sampled unseen
+items (0, with a weight of their own), or with MSE on explicit ratings; an L2 penalty on the
+rows each batch uses; Adam; early stopping on a validation split; seeded. With `factors=0` it
+is the user + item bias logistic model, the baseline a taste model has to beat.
 """
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -13,15 +15,21 @@ import torch
 from sklearn.metrics import log_loss, roc_auc_score
 from torch import nn
 
+from recommendations.ml.data import holdout_mask
+
 
 @dataclass(frozen=True)
 class MfParams:
     factors: int = 32
     epochs: int = 30
     batch_size: int = 8192
-    learning_rate: float = 0.01
-    weight_decay: float = 1e-6
+    # Defaults: the winner of `train_mf_model --tune 30` on a validation part of the harder
+    # synthetic shop's training swipes (docs/benchmarks.md, "Swipe model against baselines").
+    learning_rate: float = 0.005
+    weight_decay: float = 0.0  # Adam's, on every row every step; `regularization` is per batch
+    regularization: float = 0.015  # L2 on the vectors and biases of each batch's rows
     negatives_per_positive: float = 1.0
+    negative_weight: float = 0.5  # a sampled unseen item's weight in the loss (a swipe: 1)
     dropout: float = 0.0
     batch_norm: bool = False
     validation_fraction: float = 0.1
@@ -31,6 +39,43 @@ class MfParams:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def is_bias_model(self) -> bool:
+        return self.factors == 0
+
+
+# The user + item bias logistic model: what a shop would try first, so what MF has to beat.
+BIAS_PARAMS = MfParams(
+    factors=0, epochs=40, learning_rate=0.01, regularization=1e-3,
+    negatives_per_positive=0.0,
+)  # fmt: skip
+
+
+def bias_params(params: MfParams) -> MfParams:
+    """The bias baseline with `params`' seed, device and validation split."""
+    return replace(
+        BIAS_PARAMS, seed=params.seed, device=params.device,
+        validation_fraction=params.validation_fraction,
+    )  # fmt: skip
+
+
+def sample_params(rng: np.random.Generator, *, seed: int) -> MfParams:
+    """One random-search candidate: factors, regularisation, learning rate, the number and
+    weight of sampled unseen items (none included), dropout and batch norm."""
+    negatives = float(rng.choice([0.0, 0.5, 1.0, 2.0]))
+    return MfParams(
+        factors=int(rng.choice([8, 16, 32, 64])),
+        learning_rate=float(10 ** rng.uniform(-2.7, -1.5)),
+        weight_decay=0.0,
+        regularization=float(10 ** rng.uniform(-3, -1)),
+        negatives_per_positive=negatives,
+        negative_weight=float(rng.choice([0.1, 0.2, 0.5, 1.0])) if negatives else 1.0,
+        dropout=float(rng.choice([0.0, 0.0, 0.1, 0.2])),
+        batch_norm=bool(rng.random() < 0.2),
+        epochs=60,
+        seed=seed,
+    )
 
 
 class MfNet(nn.Module):
@@ -54,6 +99,14 @@ class MfNet(nn.Module):
 
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.item_norm(self.items(items)))
+
+    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Mean squared norm of the rows (vectors and biases) that one batch uses."""
+        rows = (
+            self.users(users).pow(2).sum(dim=1) + self.items(items).pow(2).sum(dim=1)
+            + self.user_bias(users).squeeze(1).pow(2) + self.item_bias(items).squeeze(1).pow(2)
+        )  # fmt: skip
+        return rows.mean()
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         dot = (self.user_vectors(users) * self.item_vectors(items)).sum(dim=1)
@@ -117,13 +170,16 @@ def fit(
         net.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
     )
     loss_fn = nn.MSELoss() if explicit else nn.BCEWithLogitsLoss()
+    each_loss = nn.MSELoss(reduction="none") if explicit else nn.BCEWithLogitsLoss(reduction="none")
     best, best_loss, stale, history = None, float("inf"), 0, []
     for epoch in range(params.epochs):
         u, i, y = users[train], items[train], targets[train]
+        w = np.ones(len(u), np.float32)
         if not explicit and params.negatives_per_positive > 0:
             nu, ni = _negatives(rng, u[y > 0], n_items, params.negatives_per_positive)
             u, i = np.concatenate([u, nu]), np.concatenate([i, ni])
             y = np.concatenate([y, np.zeros(len(nu), np.float32)])
+            w = np.concatenate([w, np.full(len(nu), params.negative_weight, np.float32)])
         net.train()
         shuffled = rng.permutation(len(u))
         total = 0.0
@@ -131,9 +187,11 @@ def fit(
         for start in range(0, len(u), batch_size):
             batch = shuffled[start : start + batch_size]
             tu, ti = (torch.as_tensor(a[batch], device=device) for a in (u, i))
-            ty = torch.as_tensor(y[batch], device=device)
+            ty, tw = (torch.as_tensor(a[batch], device=device) for a in (y, w))
             optimizer.zero_grad()
-            loss = loss_fn(net(tu, ti), ty)
+            loss = (each_loss(net(tu, ti), ty) * tw).mean()
+            if params.regularization:
+                loss = loss + params.regularization * net.penalty(tu, ti)
             loss.backward()
             optimizer.step()
             total += loss.item() * len(batch)
@@ -192,6 +250,69 @@ def embeddings(model: MfModel) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.
     users = torch.cat([u, net.user_bias.weight, ones_u], dim=1)
     items = torch.cat([v, ones_v, net.item_bias.weight + net.bias], dim=1)
     return users.numpy().astype(np.float32), items.numpy().astype(np.float32)
+
+
+def search_candidates(first: MfParams, *, trials: int) -> list[MfParams]:
+    """`first`, then `trials - 1` random candidates (seeded by `first.seed`, on its device)."""
+    rng = np.random.default_rng(first.seed)
+    return [first] + [
+        replace(sample_params(rng, seed=first.seed), device=first.device) for _ in range(trials - 1)
+    ]
+
+
+def validation_part(
+    users: npt.NDArray[np.int64], train: npt.NDArray[np.bool_], *, seed: int
+) -> npt.NDArray[np.bool_]:
+    """A fifth of each user's `train` swipes, where tuning scores its candidates (the swipes
+    outside `train` are the test that tuning never sees)."""
+    rows = np.flatnonzero(train)
+    validation = np.zeros(len(users), dtype=bool)
+    validation[rows[holdout_mask(users[rows], test_fraction=0.2, seed=seed)]] = True
+    return validation
+
+
+def random_search(
+    users: npt.NDArray[np.int64],
+    items: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float32],
+    validation: npt.NDArray[np.bool_],
+    *,
+    n_users: int,
+    n_items: int,
+    candidates: Iterable[MfParams],
+) -> list[dict]:
+    """Each candidate fitted on the swipes outside `validation` and scored on those in it:
+    one record (params, AUC, log-loss, epochs) per candidate."""
+    recorded = []
+    for params in candidates:
+        model = fit(
+            users[~validation], items[~validation], targets[~validation],
+            n_users=n_users, n_items=n_items, params=params,
+        )  # fmt: skip
+        predicted = predict(model, users[validation], items[validation])
+        recorded.append(
+            {
+                "params": params.as_dict(),
+                **classification_metrics(targets[validation], predicted),
+                "epochs": len(model.history),
+            }
+        )
+    return recorded
+
+
+def item_like_rates(
+    items: npt.NDArray[np.int64],
+    labels: npt.NDArray[np.float32],
+    *,
+    n_items: int,
+    prior_swipes: float = 10.0,
+) -> npt.NDArray[np.float64]:
+    """Each item's like rate, shrunk towards the overall rate as if it had `prior_swipes` more
+    swipes at that rate (an item nobody swiped gets the overall rate)."""
+    overall = float(labels.mean()) if len(labels) else 0.5
+    likes = np.bincount(items, weights=labels, minlength=n_items)
+    swipes = np.bincount(items, minlength=n_items)
+    return (likes + prior_swipes * overall) / (swipes + prior_swipes)
 
 
 def classification_metrics(

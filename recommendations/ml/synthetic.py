@@ -4,6 +4,11 @@ Users belong to taste groups. Group g likes one category, two brands and one col
 items are drawn with a Zipf popularity, so the global popularity order is known too. Users
 swipe right on their group's items and left on the others, buy from their group, and a few
 planted item pairs are usually bought together.
+
+The harder shop (`ShopSpec.hard()`) is what separates a taste model from a bias model: some
+users like their second group too, a swipe is a like with probability
+sigmoid(+-TASTE_LOGIT + user bias + item bias) (some users like almost everything, some items
+are liked by almost everyone), and a share of swipes is flipped at random.
 """
 
 from dataclasses import dataclass
@@ -24,6 +29,7 @@ CATEGORY_BASE_PRICE = (60.0, 90.0, 140.0, 70.0, 30.0, 110.0, 130.0, 50.0)
 KINDS = ("like", "dislike", "view", "cart", "purchase")
 OWN_KIND_SHARES = (0.55, 0.0, 0.25, 0.12, 0.08)
 OTHER_KIND_SHARES = (0.0, 0.7, 0.3, 0.0, 0.0)
+TASTE_LOGIT = 2.0  # log-odds of a like inside a user's taste (minus it outside), before biases
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,23 @@ class ShopSpec:
     pair_share: float = 0.3
     days: int = 90
     seed: int = 0
+    # All 0: the clean demo, where a swipe is a like exactly when the item is of the user's group.
+    noise: float = 0.0  # share of swipes flipped at random
+    user_bias: float = 0.0  # spread (sd, log-odds) of how much users like anything
+    item_bias: float = 0.0  # spread (sd, log-odds) of how much anyone likes an item
+    second_taste_share: float = 0.0  # users who like a second group as much as their own
+
+    @classmethod
+    def hard(cls, **changes: object) -> "ShopSpec":
+        """The harder shop's defaults, with `changes`."""
+        return cls(
+            **{"noise": 0.1, "user_bias": 1.0, "item_bias": 1.0, "second_taste_share": 0.3,
+               **changes}
+        )  # fmt: skip
+
+    @property
+    def is_hard(self) -> bool:
+        return bool(self.noise or self.user_bias or self.item_bias or self.second_taste_share)
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,7 @@ class SyntheticShop:
     item_price: npt.NDArray[np.float64]
     item_rank: npt.NDArray[np.int64]  # popularity rank inside its group, 0 = most popular
     user_group: npt.NDArray[np.int64]
+    user_second_group: npt.NDArray[np.int64]  # the user's group again for one-taste users
     event_user: npt.NDArray[np.int64]
     event_item: npt.NDArray[np.int64]
     event_kind: npt.NDArray[np.int64]  # index into KINDS
@@ -62,6 +86,11 @@ class SyntheticShop:
     line_item: npt.NDArray[np.int64]
     line_quantity: npt.NDArray[np.int64]
     pairs: npt.NDArray[np.int64]  # (planted_pairs, 2) item indices
+
+    def in_taste(self, users: npt.ArrayLike, items: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Whether each item is of one of its user's (one or two) groups."""
+        group = self.item_group[items]
+        return (group == self.user_group[users]) | (group == self.user_second_group[users])
 
 
 def _group_items(spec: ShopSpec, group: npt.NDArray, rank: npt.NDArray) -> npt.NDArray[np.int64]:
@@ -102,14 +131,58 @@ def _catalog(spec: ShopSpec, rng: np.random.Generator) -> dict[str, npt.NDArray]
     }
 
 
-def _events(spec: ShopSpec, rng: np.random.Generator, user_group: npt.NDArray) -> dict:
+@dataclass(frozen=True)
+class _Tastes:
+    """The harder shop's draws, from a generator of their own (the clean shop's draws stay
+    the same whatever these options are)."""
+
+    rng: np.random.Generator
+    first_group: npt.NDArray[np.int64]
+    second_group: npt.NDArray[np.int64]
+    user_bias: npt.NDArray[np.float64]
+    item_bias: npt.NDArray[np.float64]
+
+    @classmethod
+    def draw(cls, spec: ShopSpec, user_group: npt.NDArray) -> "_Tastes":
+        rng = np.random.default_rng([spec.seed, 1])
+        two = rng.random(spec.users) < spec.second_taste_share
+        other = (user_group + rng.integers(1, max(spec.groups, 2), spec.users)) % spec.groups
+        return cls(
+            rng=rng,
+            first_group=user_group,
+            second_group=np.where(two, other, user_group),
+            user_bias=rng.normal(0.0, spec.user_bias, spec.users),
+            item_bias=rng.normal(0.0, spec.item_bias, spec.items),
+        )
+
+    def swipes(
+        self, spec: ShopSpec, user: npt.NDArray, item: npt.NDArray, kind: npt.NDArray
+    ) -> npt.NDArray[np.int64]:
+        """`kind` with every swipe redrawn: a like with probability sigmoid(+-TASTE_LOGIT +
+        user bias + item bias), then flipped with probability `noise`."""
+        group = item % spec.groups  # items are dealt to groups round-robin
+        in_taste = (group == self.first_group[user]) | (group == self.second_group[user])
+        logit = np.where(in_taste, TASTE_LOGIT, -TASTE_LOGIT)
+        logit = logit + self.user_bias[user] + self.item_bias[item]
+        like = self.rng.random(len(kind)) < 1 / (1 + np.exp(-logit))
+        like ^= self.rng.random(len(kind)) < spec.noise
+        swipe = (kind == KINDS.index("like")) | (kind == KINDS.index("dislike"))
+        return np.where(swipe, np.where(like, KINDS.index("like"), KINDS.index("dislike")), kind)
+
+
+def _events(
+    spec: ShopSpec, rng: np.random.Generator, user_group: npt.NDArray, tastes: _Tastes
+) -> dict:
     sizes = _group_sizes(spec)
     activity = rng.lognormal(0.0, 0.6, spec.users)
     user = rng.choice(spec.users, size=spec.events, p=activity / activity.sum())
     own = rng.random(spec.events) < spec.own_group_share
+    own_group = np.where(
+        tastes.rng.random(spec.events) < 0.5, tastes.second_group[user], user_group[user]
+    )
     group = np.where(
         own,
-        user_group[user],
+        own_group,
         (user_group[user] + rng.integers(1, spec.groups, spec.events)) % spec.groups,
     )
     rank = _zipf_ranks(rng, sizes[group])
@@ -118,9 +191,12 @@ def _events(spec: ShopSpec, rng: np.random.Generator, user_group: npt.NDArray) -
         rng.choice(len(KINDS), size=spec.events, p=OWN_KIND_SHARES),
         rng.choice(len(KINDS), size=spec.events, p=OTHER_KIND_SHARES),
     )
+    item = _group_items(spec, group, rank)
+    if spec.is_hard:
+        kind = tastes.swipes(spec, user, item, kind)
     return {
         "event_user": user,
-        "event_item": _group_items(spec, group, rank),
+        "event_item": item,
         "event_kind": kind,
         "event_age_seconds": rng.integers(0, spec.days * 86_400, spec.events),
     }
@@ -159,10 +235,12 @@ def make_shop(spec: ShopSpec) -> SyntheticShop:
     """Draw a whole shop from `spec`; the same seed gives the same shop."""
     rng = np.random.default_rng(spec.seed)
     user_group = np.arange(spec.users) % spec.groups
+    tastes = _Tastes.draw(spec, user_group)
     return SyntheticShop(
         spec=spec,
         user_group=user_group,
+        user_second_group=tastes.second_group,
         **_catalog(spec, rng),
-        **_events(spec, rng, user_group),
+        **_events(spec, rng, user_group, tastes),
         **_orders(spec, rng, user_group),
     )

@@ -12,7 +12,12 @@ from recommendations.ml.data import IdIndex, aggregate, holdout_mask, split_by_t
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun, OrderLine
 from recommendations.services.training.als import current_als_params
-from recommendations.services.training.mf import fit_and_score, load_swipes
+from recommendations.services.training.mf import (
+    current_mf_params,
+    fit_and_score,
+    load_swipes,
+    swipe_baselines,
+)
 from recommendations.services.training.model_runs import NoTrainingData, served_params
 
 SPLITS = ("temporal", "random")
@@ -59,8 +64,9 @@ def evaluate_models(
     seed: int = 0,
     days: float | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Metrics per model ("als", "popularity"; "mf" and "ratings" where there are swipes or
-    ratings) on the held-out part of the chosen split.
+    """Metrics per model ("als", "popularity"; "mf" with its baselines "mf_bias" and
+    "mf_item_rate", and "ratings", where there are swipes or ratings) on the held-out part of
+    the chosen split.
 
     temporal: the last `days` (or the last `test_fraction` of the time span) are held out, and
     only items a user had not had before count. random: `test_fraction` of each user's items.
@@ -121,9 +127,11 @@ def _cutoff(times: npt.NDArray[np.float64], *, days: float | None, test_fraction
 def evaluate_swipe_models(
     *, split: str, test_fraction: float, seed: int, days: float | None
 ) -> dict[str, dict[str, float]]:
-    """The swipe model ("mf": AUC, log-loss, P/R/nDCG@10) and the ratings model ("ratings":
-    MAE/RMSE beside the training mean's), with the served parameters (else the defaults),
-    each where its data has both a training and a held-out part."""
+    """The swipe model ("mf": AUC, log-loss, P/R/nDCG@10) beside the user + item bias model
+    ("mf_bias") and the item like rate ("mf_item_rate") on the same held-out swipes, and the
+    ratings model ("ratings": MAE/RMSE beside the training mean's), with the served MF
+    parameters (else the latest tuning's, else the defaults), each where its data has both a
+    training and a held-out part."""
     out = {}
     for name, kind, ratings in (
         ("mf", ModelRun.Kind.MF, False),
@@ -145,10 +153,22 @@ def evaluate_swipe_models(
             or (not ratings and len(np.unique(swipes.targets[test])) < 2)
         ):
             continue
-        params = served_params(kind, mf.MfParams) or mf.MfParams()
+        params = served_params(kind, mf.MfParams) or (
+            mf.MfParams() if ratings else current_mf_params()
+        )
+        if params.is_bias_model:  # the bias model won the gate: score MF against it anyway
+            params = current_mf_params()
         _, out[name] = fit_and_score(
             u, i, swipes.targets, test,
             n_users=len(users), n_items=len(items),
             params=dataclasses.replace(params, seed=seed), explicit=ratings,
         )  # fmt: skip
+        if not ratings:
+            baselines = swipe_baselines(
+                u, i, swipes.targets, test, n_users=len(users), n_items=len(items), seed=seed
+            )
+            for baseline in ("bias", "item_rate"):
+                out[f"mf_{baseline}"] = {
+                    metric: baselines[f"{baseline}_{metric}"] for metric in ("auc", "log_loss")
+                }
     return out

@@ -69,7 +69,7 @@ def _steps(*, tune: int, force: bool) -> list[tuple[str, Callable[[], object]]]:
         ("generate_global_top_buys", generate_global_top_buys),
         ("train_market_basket", lambda: train_market_basket(params=BasketParams())),
         ("generate_bought_together", generate_bought_together),
-        ("train_mf_model", lambda: train_mf_model(force=force)),
+        ("train_mf_model", lambda: train_mf_model(tune=tune, force=force)),
         ("generate_decks", generate_decks),
         ("generate_similar_items", generate_similar_items),
         ("prune_artifacts", lambda: f"{prune_artifacts()} old artifacts deleted"),

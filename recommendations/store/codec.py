@@ -10,7 +10,7 @@ import orjson
 from recommendations.store.keys import BOUGHT_TOGETHER, DECK, GLOBAL, SIMILAR, TOP_BUYS
 
 # Where an entry came from, stored as one byte per entry.
-SOURCES = ("als", "mf", "explore", "popular", "basket", "content", "similar")
+SOURCES = ("als", "mf", "explore", "popular", "basket", "content", "similar", "bias")
 FAMILY_SOURCE = {
     TOP_BUYS: "als",
     GLOBAL: "popular",

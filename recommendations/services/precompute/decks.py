@@ -25,7 +25,6 @@ from recommendations.services.training.model_runs import load_served
 
 EXPLORE_SHARE = 0.1
 _EXPLORE = store.codec.source_code("explore")
-_MF = store.codec.source_code("mf")
 _POPULAR = store.codec.source_code("popular")
 _DECK_EXCLUDING = [Interaction.Kind.LIKE, Interaction.Kind.DISLIKE, Interaction.Kind.PURCHASE]
 
@@ -86,6 +85,7 @@ class DeckContext:
     categories: npt.NDArray[np.int64]
     never_swiped: npt.NDArray[np.int64]
     n: int
+    model: str = "mf"  # "bias" where the bias baseline won the gate
     explore_share: float = EXPLORE_SHARE
 
     def probabilities(self, logits: npt.NDArray, seen: sp.csr_matrix) -> npt.NDArray:
@@ -112,7 +112,8 @@ class DeckContext:
         deck, explored = self._explored_and_diversified(ranked, pool, rng)
         because = self.because(deck, liked)
         because[explored] = 0
-        return deck, probs[deck], np.where(explored, _EXPLORE, _MF), because
+        model = store.codec.source_code(self.model)
+        return deck, probs[deck], np.where(explored, _EXPLORE, model), because
 
     def because(
         self, deck: npt.NDArray[np.int64], liked: tuple[npt.NDArray, npt.NDArray]
@@ -165,6 +166,7 @@ def deck_context(artifact: object, *, n: int, seen: sp.csr_matrix) -> DeckContex
         categories=categories,
         never_swiped=np.flatnonzero(np.asarray(seen.sum(axis=0)).ravel() == 0),
         n=n,
+        model="bias" if artifact.model.params.is_bias_model else "mf",
     )
 
 
@@ -172,8 +174,9 @@ def generate_decks(
     *, n: int | None = None, explore_share: float = EXPLORE_SHARE, seed: int = 0,
     batch_users: int = 1000,
 ) -> PublishResult:  # fmt: skip
-    """Every swiper's next `n` unseen items by like-probability, diversified, with
-    exploration, each explained by a like; and the onboarding deck."""
+    """Every swiper's next `n` unseen items by like-probability of the served swipe model (MF,
+    or the bias model where it won the gate), diversified, with exploration, each explained by
+    a like; and the onboarding deck."""
     if not 0 <= explore_share < 1:
         raise ValueError("explore_share must be in [0, 1)")
     data_as_of = timezone.now()
@@ -211,7 +214,7 @@ def generate_decks(
         publication.put(store.ONBOARDING, artifact.items.ids[deck], scores, sources)
         publication.commit(
             built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
-            source="mf", model_run=run.pk,
+            source=context.model, model_run=run.pk,
         )  # fmt: skip
     log_step("generate_decks", "published", version=publication.version, lists=publication.lists)
     return PublishResult(publication.version, publication.lists)

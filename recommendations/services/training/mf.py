@@ -14,7 +14,7 @@ from recommendations.ml.data import IdIndex, build_matrix, holdout_mask, top_k_o
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
-from recommendations.services.progress import log_step
+from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
 from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
 from recommendations.services.training.model_runs import (
@@ -128,21 +128,96 @@ def fit_and_score(
     }
 
 
+def swipe_baselines(
+    u: npt.NDArray[np.int64],
+    i: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float32],
+    test: npt.NDArray[np.bool_],
+    *,
+    n_users: int,
+    n_items: int,
+    seed: int = 0,
+) -> dict[str, float]:
+    """AUC and log-loss on the `test` swipes of the two baselines fitted on the rest: the
+    user + item bias logistic model (`bias_`) and each item's smoothed like rate
+    (`item_rate_`)."""
+    bias = mf.fit(
+        u[~test], i[~test], targets[~test], n_users=n_users, n_items=n_items,
+        params=mf.bias_params(mf.MfParams(seed=seed)),
+    )  # fmt: skip
+    rates = mf.item_like_rates(i[~test], targets[~test], n_items=n_items)
+    out = {}
+    for name, probabilities in (
+        ("bias", mf.predict(bias, u[test], i[test])),
+        ("item_rate", rates[i[test]]),
+    ):
+        metrics = mf.classification_metrics(targets[test], probabilities)
+        out.update({f"{name}_{metric}": value for metric, value in metrics.items()})
+    return out
+
+
+def current_mf_params() -> mf.MfParams:
+    """The swipe model parameters that won the latest tuning, else the defaults."""
+    tuned = (
+        ModelRun.objects.filter(kind=ModelRun.Kind.MF, status=ModelRun.Status.SUCCEEDED)
+        .exclude(trials=[])
+        .first()
+    )
+    if tuned is None:
+        return mf.MfParams()
+    return mf.MfParams(**max(tuned.trials, key=lambda trial: trial[MF_GATE_METRIC])["params"])
+
+
+def tune_mf(
+    u: npt.NDArray[np.int64],
+    i: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float32],
+    train: npt.NDArray[np.bool_],
+    *,
+    n_users: int,
+    n_items: int,
+    trials: int,
+    first: mf.MfParams,
+) -> tuple[mf.MfParams, list[dict]]:
+    """Random search on a validation part (a fifth of each user's `train` swipes), best by
+    AUC; the held-out swipes outside `train` are never looked at. The first trial is `first`,
+    so tuning never ends worse than it started."""
+    validation = mf.validation_part(u, train, seed=first.seed + 1)
+    candidates = track(
+        mf.search_candidates(first, trials=trials), job="tune_mf", total=trials, unit="trials"
+    )
+    recorded = mf.random_search(
+        u[train], i[train], targets[train], validation[train],
+        n_users=n_users, n_items=n_items, candidates=candidates,
+    )  # fmt: skip
+    best = max(recorded, key=lambda trial: trial[MF_GATE_METRIC])
+    log_step("tune_mf", "best", auc=round(best[MF_GATE_METRIC], 4), trials=len(recorded))
+    return mf.MfParams(**best["params"]), recorded
+
+
 def train_mf_model(
     *,
     params: mf.MfParams | None = None,
+    tune: int = 0,
     ratings: bool = False,
     force: bool = False,
     tolerance: float = 0.0,
     test_fraction: float = 0.2,
 ) -> ModelRun:
-    """Train on swipes, score held-out swipes (AUC, log-loss, P/R/nDCG@10; MAE/RMSE for
-    ratings), then continue on all swipes; publish the model and its embeddings if not worse.
+    """Train on swipes, score held-out swipes (AUC, log-loss, P/R/nDCG@10 beside the bias and
+    item-rate baselines; MAE/RMSE for ratings), then continue on all swipes; publish the model
+    and its embeddings if not worse. With `tune`, a random search on a validation part of the
+    training swipes chooses the parameters first. Where the bias baseline beats MF on the
+    held-out swipes, the bias model is the candidate instead (decks then say `bias`).
 
     The ratings model is a kind of its own (and its embeddings a family of their own): it never
     competes with, or replaces, the swipe model that the decks and `predict` use.
     """
-    params = params or mf.MfParams()
+    if tune < 0:
+        raise ValueError("tune must be 0 or more trials")
+    if tune and ratings:
+        raise ValueError("tuning is for the swipe model, not the ratings model")
+    params = params or (mf.MfParams() if ratings else current_mf_params())
     swipes = load_swipes(ratings=ratings)
     users = IdIndex.of(swipes.user_ids)
     items = IdIndex.of(np.concatenate([swipes.item_ids, np.fromiter(active_item_ids(), np.int64)]))
@@ -158,7 +233,29 @@ def train_mf_model(
 
     with recorded_run(kind=kind, params=params.as_dict()) as run:
         test = holdout_mask(u, test_fraction=test_fraction, seed=params.seed)
+        if tune:
+            params, run.trials = tune_mf(
+                u, i, swipes.targets, ~test, n_users=len(users), n_items=len(items),
+                trials=tune, first=params,
+            )  # fmt: skip
         model, run.metrics = scored(params, test)
+        bias_won = ""
+        if not ratings:
+            baselines = swipe_baselines(
+                u, i, swipes.targets, test,
+                n_users=len(users), n_items=len(items), seed=params.seed,
+            )  # fmt: skip
+            if baselines["bias_auc"] > run.metrics["auc"]:
+                bias_won = (
+                    f"the bias baseline beat MF (auc {baselines['bias_auc']:.4f} vs "
+                    f"{run.metrics['auc']:.4f}), so it is the candidate; "
+                )
+                mf_metrics = {f"mf_{k}": v for k, v in run.metrics.items()}
+                params = mf.bias_params(params)
+                model, run.metrics = scored(params, test)
+                run.metrics.update(mf_metrics)
+            run.metrics.update(baselines)
+        run.params = params.as_dict()
         rival = None if force else rival_params(kind, params)
         rival_score = scored(rival, test)[1][metric] if rival is not None else None
         run.metrics["epochs"] = len(model.history)
@@ -183,6 +280,7 @@ def train_mf_model(
             metric=metric,
             higher_is_better=not ratings,
         )
+        run.decision = (bias_won + run.decision)[:255]
         if run.published:
             family = store.RATINGS if ratings else store.MF
             publish_embeddings(

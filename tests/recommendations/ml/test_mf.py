@@ -1,8 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.special import expit
 
 from recommendations.ml import mf
+from recommendations.ml.data import holdout_mask
 from recommendations.ml.synthetic import ShopSpec, make_shop
 
 SPEC = ShopSpec(users=300, items=120, events=15_000, groups=4, seed=1)
@@ -86,3 +89,84 @@ def test_explicit_ratings_are_learned_with_mse():
     )
     assert metrics["rmse"] < 0.8
     assert metrics["baseline_rmse"] > 1.9  # the mean (3) is 2 off every rating
+
+
+HARD = ShopSpec.hard(users=1500, items=400, events=150_000, seed=2)
+
+
+@pytest.fixture(scope="module")
+def hard_swipes():
+    shop = make_shop(HARD)
+    keep = shop.event_kind <= 1
+    users, items = shop.event_user[keep], shop.event_item[keep]
+    labels = (shop.event_kind[keep] == 0).astype(np.float32)
+    test = holdout_mask(users, test_fraction=0.2, seed=0)
+    return users, items, labels, test
+
+
+def _held_out_auc(hard_swipes, params):
+    users, items, labels, test = hard_swipes
+    model = mf.fit(
+        users[~test], items[~test], labels[~test],
+        n_users=HARD.users, n_items=HARD.items, params=params,
+    )  # fmt: skip
+    return mf.classification_metrics(labels[test], mf.predict(model, users[test], items[test]))
+
+
+def test_mf_beats_the_bias_and_item_rate_baselines_on_the_harder_shop(hard_swipes):
+    _, items, labels, test = hard_swipes
+    mf_auc = _held_out_auc(hard_swipes, mf.MfParams())["auc"]
+    bias_auc = _held_out_auc(hard_swipes, mf.bias_params(mf.MfParams()))["auc"]
+    rates = mf.item_like_rates(items[~test], labels[~test], n_items=HARD.items)
+    rate_auc = mf.classification_metrics(labels[test], rates[items[test]])["auc"]
+    assert mf_auc > bias_auc + 0.03
+    assert bias_auc > rate_auc  # the users' biases are planted too
+
+
+def test_the_bias_model_has_no_factors_and_is_still_one_dot_product(hard_swipes):
+    users, items, labels, _ = hard_swipes
+    params = mf.bias_params(mf.MfParams(seed=3))
+    model = mf.fit(users, items, labels, n_users=HARD.users, n_items=HARD.items, params=params)
+    assert params.is_bias_model
+    user_vectors, item_vectors = mf.embeddings(model)
+    assert user_vectors.shape == (HARD.users, 2)  # [b_u, 1] . [1, b_i + b]
+    dot = (user_vectors[users[:50]] * item_vectors[items[:50]]).sum(axis=1)
+    assert np.allclose(expit(dot), mf.predict(model, users[:50], items[:50]), atol=1e-5)
+
+
+def test_item_like_rates_are_shrunk_towards_the_overall_rate():
+    items = np.array([0, 0, 0, 0, 1])
+    labels = np.array([1, 1, 1, 1, 0], dtype=np.float32)  # overall 0.8
+    rates = mf.item_like_rates(items, labels, n_items=3, prior_swipes=2)
+    assert np.allclose(rates, [(4 + 1.6) / 6, (0 + 1.6) / 3, 0.8])
+
+
+def test_the_random_search_scores_every_candidate_on_the_validation_swipes(hard_swipes):
+    users, items, labels, test = hard_swipes
+    first = mf.MfParams(factors=4, epochs=2)
+    candidates = mf.search_candidates(first, trials=3)
+    assert candidates[0] == first
+    assert len(set(candidates)) == 3
+    assert candidates == mf.search_candidates(first, trials=3)  # seeded
+    recorded = mf.random_search(
+        users, items, labels, test, n_users=HARD.users, n_items=HARD.items,
+        candidates=[first, mf.bias_params(first)],
+    )  # fmt: skip
+    assert [r["params"]["factors"] for r in recorded] == [4, 0]
+    assert recorded[1]["auc"] == pytest.approx(
+        _held_out_auc((users, items, labels, test), mf.bias_params(first))["auc"]
+    )
+
+
+def test_sampled_unseen_items_weigh_what_negative_weight_says(hard_swipes):
+    users, items, labels, _ = hard_swipes
+    base = mf.MfParams(factors=4, epochs=3, negatives_per_positive=1.0, seed=1)
+    unweighted = mf.fit(
+        users, items, labels, n_users=HARD.users, n_items=HARD.items,
+        params=dataclasses.replace(base, negative_weight=0.0),
+    )  # fmt: skip
+    weighted = mf.fit(users, items, labels, n_users=HARD.users, n_items=HARD.items, params=base)
+    # Sampled unseen items are zeros: the more they weigh, the lower an arbitrary pair scores.
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, HARD.users, 5000), rng.integers(0, HARD.items, 5000)
+    assert mf.predict(weighted, *pairs).mean() < mf.predict(unweighted, *pairs).mean() - 0.05
