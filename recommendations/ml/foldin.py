@@ -68,29 +68,33 @@ def mf_user_vector(
     items: npt.NDArray[np.int64],
     targets: npt.NDArray[np.float32],
     *,
+    sample_weights: npt.NDArray[np.float32] | None = None,
     l2: float = 1.0,
     iterations: int = 25,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """A user's MF vector [u, b_u, 1] from their swipes (targets 1 like, 0 dislike or sampled
-    unseen item), the item vectors [v, 1, b_i + b] held fixed: L2-regularised logistic
-    regression solved by Newton steps, the same logit the batch model uses.
+    unseen item, each counted `sample_weights` times, 1 by default, as training counts them),
+    the item vectors [v, 1, b_i + b] held fixed: L2-regularised logistic regression solved by
+    Newton steps, the same logit the batch model uses.
 
     Also returns each swipe's weight in the solution (u = sum_j w_j v_j / l2 at the optimum,
-    w_j = y_j - p_j), what `best_contributor` needs to say which like explains an entry."""
+    w_j = s_j (y_j - p_j)), what `best_contributor` needs to say which like explains an
+    entry."""
     x = np.asarray(item_vectors[items, :-1], dtype=np.float64)  # [v, 1]: u and b_u
     offset = np.asarray(item_vectors[items, -1], dtype=np.float64)  # b_i + b
     y = np.asarray(targets, dtype=np.float64)
+    s = np.ones(len(y)) if sample_weights is None else np.asarray(sample_weights, np.float64)
     w = np.zeros(x.shape[1])
     penalty = np.full(x.shape[1], l2)
     for _ in range(iterations):
         p = expit(x @ w + offset)
-        gradient = x.T @ (p - y) + penalty * w
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        gradient = x.T @ (s * (p - y)) + penalty * w
+        hessian = (x * (s * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
         step = np.linalg.solve(hessian, gradient)
         w -= step
         if np.abs(step).max() < 1e-6:
             break
-    weights = y - expit(x @ w + offset)
+    weights = s * (y - expit(x @ w + offset))
     return np.append(w, 1.0).astype(np.float32), weights.astype(np.float32)
 
 

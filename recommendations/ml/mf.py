@@ -94,23 +94,17 @@ class MfNet(nn.Module):
         self.item_norm = nn.BatchNorm1d(params.factors) if params.batch_norm else nn.Identity()
         self.dropout = nn.Dropout(params.dropout)
 
-    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.user_norm(self.users(users)))
-
-    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.item_norm(self.items(items)))
-
-    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Mean squared norm of the rows (vectors and biases) that one batch uses."""
-        rows = (
-            self.users(users).pow(2).sum(dim=1) + self.items(items).pow(2).sum(dim=1)
-            + self.user_bias(users).squeeze(1).pow(2) + self.item_bias(items).squeeze(1).pow(2)
-        )  # fmt: skip
-        return rows.mean()
-
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        dot = (self.user_vectors(users) * self.item_vectors(items)).sum(dim=1)
-        return dot + self.user_bias(users).squeeze(1) + self.item_bias(items).squeeze(1) + self.bias
+        return self.scored(users, items)[0]
+
+    def scored(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of the pairs, and the mean squared norm of the rows (vectors and biases)
+        they use: the batch's L2 penalty, from the same lookups."""
+        u, v = self.users(users), self.items(items)
+        b_u, b_i = self.user_bias(users).squeeze(1), self.item_bias(items).squeeze(1)
+        dot = (self.dropout(self.user_norm(u)) * self.dropout(self.item_norm(v))).sum(dim=1)
+        norms = u.pow(2).sum(dim=1) + v.pow(2).sum(dim=1) + b_u.pow(2) + b_i.pow(2)
+        return dot + b_u + b_i + self.bias, norms.mean()
 
 
 @dataclass
@@ -189,9 +183,8 @@ def fit(
             tu, ti = (torch.as_tensor(a[batch], device=device) for a in (u, i))
             ty, tw = (torch.as_tensor(a[batch], device=device) for a in (y, w))
             optimizer.zero_grad()
-            loss = (each_loss(net(tu, ti), ty) * tw).mean()
-            if params.regularization:
-                loss = loss + params.regularization * net.penalty(tu, ti)
+            logits, penalty = net.scored(tu, ti)
+            loss = (each_loss(logits, ty) * tw).mean() + params.regularization * penalty
             loss.backward()
             optimizer.step()
             total += loss.item() * len(batch)

@@ -198,13 +198,14 @@ def fresh_swipe_lists(
     artifact: object, context: DeckContext, *, user_id: int, swipes: tuple, seen: set[int]
 ) -> tuple[npt.NDArray[np.float32], tuple]:
     """A user's MF vector folded in from their swipes (and sampled unseen items as the batch
-    samples them), and their deck: item ids, scores, source codes, because."""
+    samples and weighs them), and their deck: item ids, scores, source codes, because."""
     items, targets = swipes
     columns = artifact.items.index_of(items)
     known = columns >= 0
     columns, targets = columns[known], np.asarray(targets, np.float32)[known]
     rng = np.random.default_rng(user_id)
-    count = round(artifact.model.params.negatives_per_positive * int((targets > 0).sum()))
+    params = artifact.model.params
+    count = round(params.negatives_per_positive * int((targets > 0).sum()))
     drawn = rng.integers(0, len(artifact.items), 2 * count)  # as training draws them
     drawn = drawn[~np.isin(drawn, columns)]
     sampled = drawn[np.sort(np.unique(drawn, return_index=True)[1])][:count]  # first draws
@@ -212,6 +213,7 @@ def fresh_swipe_lists(
         context.item_vectors,
         np.concatenate([columns, sampled]),
         np.concatenate([targets, np.zeros(len(sampled), np.float32)]),
+        sample_weights=np.r_[np.ones(len(columns)), np.full(len(sampled), params.negative_weight)],
         l2=settings.PICKS_FOLDIN_L2,
     )
     seen_columns = artifact.items.index_of(np.fromiter(seen, np.int64, len(seen)))

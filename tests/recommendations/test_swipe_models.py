@@ -13,6 +13,7 @@ from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import ModelRun
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.precompute.decks import generate_decks
+from recommendations.services.precompute.similar import generate_similar_items
 from recommendations.services.publish import publish_catalog
 from recommendations.services.training.mf import current_mf_params, train_mf_model
 from tests import reads
@@ -75,6 +76,8 @@ def test_where_the_bias_baseline_wins_the_deck_uses_it_and_says_so(shop):
     )
     assert body["source"] == "personal"
     assert 0 < body["like_probability"] < 1
+    generate_similar_items()  # no ALS served, and a bias model has no item factors: content
+    assert {e.source for e in reads.read_similar(item_id=deck[0].item_id, limit=10)} == {"content"}
 
 
 def test_evaluate_reports_mf_beside_the_bias_and_item_rate_baselines(shop, capsys):

@@ -36,12 +36,14 @@ def _content_vectors(items: IdIndex) -> sp.csr_matrix:
 
 def _collaborative_vectors(items: IdIndex) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """Unit item vectors from the served ALS model (else MF), aligned to `items`; and which
-    items have one."""
+    items have one. A served bias model has no item vectors to compare: NoServedModel."""
     try:
         _, artifact = load_served(ModelRun.Kind.ALS)
         source_items, factors = artifact.items, als.item_vectors(artifact.model)
     except NoServedModel:
         _, artifact = load_served(ModelRun.Kind.MF)
+        if artifact.model.params.is_bias_model:
+            raise NoServedModel("the served swipe model is the bias model: no factors") from None
         source_items, factors = artifact.items, unit_rows(mf.embeddings(artifact.model)[1])
     index = source_items.index_of(items.ids)
     has = index >= 0

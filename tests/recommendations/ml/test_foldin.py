@@ -36,6 +36,24 @@ def test_an_mf_vector_solved_from_five_likes_ranks_the_users_group_first():
     assert np.mean(shares) >= 0.8
 
 
+def test_a_swipe_weighing_two_folds_in_as_that_swipe_twice():
+    rng = np.random.default_rng(4)
+    item_vectors = np.c_[rng.normal(size=(30, 4)), np.ones(30), rng.normal(size=30)]
+    items = np.array([1, 2, 3, 4, 5])
+    targets = np.array([1, 1, 0, 0, 0], dtype=np.float32)
+    weighted, weights = foldin.mf_user_vector(
+        item_vectors, items, targets, sample_weights=np.array([1, 2, 1, 1, 0.5])
+    )
+    doubled, _ = foldin.mf_user_vector(
+        item_vectors, np.r_[items, 2], np.r_[targets, 1], sample_weights=np.r_[1, 1, 1, 1, 0.5, 1]
+    )
+    assert np.allclose(weighted, doubled, atol=1e-5)
+    plain, _ = foldin.mf_user_vector(item_vectors, items, targets)
+    assert not np.allclose(weighted, plain, atol=1e-3)
+    # the representer identity still holds: u = sum_j w_j v_j / l2 (l2 = 1)
+    assert np.allclose(weighted[:4], weights @ item_vectors[items, :4], atol=1e-4)
+
+
 def test_als_fold_in_is_implicits_user_step_and_explanations_add_up():
     shop = make_shop(ShopSpec(users=200, items=80, events=6000, groups=4, seed=2))
     matrix = sp.csr_matrix(
