@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -78,6 +80,17 @@ def metric_chart(values: list[float], *, width: int = 600, height: int = 120) ->
     )
 
 
+def metric_column(name: str, description: str, *, digits: int = 4) -> Callable:
+    """A list column showing one of a run's metrics ("-" where the run has none)."""
+
+    @admin.display(description=description)
+    def column(_admin: admin.ModelAdmin, run: ModelRun) -> str:
+        value = run.metrics.get(name)
+        return f"{value:.{digits}f}" if value is not None else "-"
+
+    return column
+
+
 @admin.register(ModelRun)
 class ModelRunAdmin(admin.ModelAdmin):
     list_display = (
@@ -88,6 +101,8 @@ class ModelRunAdmin(admin.ModelAdmin):
         "duration",
         "ndcg",
         "baseline_ndcg",
+        "auc",
+        "bias_auc",
         "published",
         "decision",
     )
@@ -95,20 +110,11 @@ class ModelRunAdmin(admin.ModelAdmin):
     chart_metric = "ndcg@10"
     chart_runs = 50
 
-    @admin.display(description="nDCG@10")
-    def ndcg(self, run: ModelRun) -> str:
-        value = run.metrics.get("ndcg@10")
-        return f"{value:.4f}" if value is not None else "-"
-
-    @admin.display(description="popularity nDCG@10")
-    def baseline_ndcg(self, run: ModelRun) -> str:
-        value = run.metrics.get("baseline_ndcg@10")
-        return f"{value:.4f}" if value is not None else "-"
-
-    @admin.display(description="seconds")
-    def duration(self, run: ModelRun) -> str:
-        value = run.metrics.get("duration_seconds")
-        return f"{value:.1f}" if value is not None else "-"
+    ndcg = metric_column("ndcg@10", "nDCG@10")
+    baseline_ndcg = metric_column("baseline_ndcg@10", "popularity nDCG@10")
+    auc = metric_column("auc", "AUC")
+    bias_auc = metric_column("bias_auc", "bias model AUC")
+    duration = metric_column("duration_seconds", "seconds", digits=1)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         runs = ModelRun.objects.filter(kind=ModelRun.Kind.ALS, status=ModelRun.Status.SUCCEEDED)

@@ -24,7 +24,7 @@ class MfParams:
     epochs: int = 30
     batch_size: int = 8192
     # Defaults: the winner of `train_mf_model --tune 30` on a validation part of the harder
-    # synthetic shop's training swipes (docs/benchmarks.md, "Swipe model against baselines").
+    # synthetic shop's training swipes (docs/benchmarks.md, "Swipe model against its baselines").
     learning_rate: float = 0.005
     weight_decay: float = 0.0  # Adam's, on every row every step; `regularization` is per batch
     regularization: float = 0.015  # L2 on the vectors and biases of each batch's rows
@@ -67,7 +67,6 @@ def sample_params(rng: np.random.Generator, *, seed: int) -> MfParams:
     return MfParams(
         factors=int(rng.choice([8, 16, 32, 64])),
         learning_rate=float(10 ** rng.uniform(-2.7, -1.5)),
-        weight_decay=0.0,
         regularization=float(10 ** rng.uniform(-3, -1)),
         negatives_per_positive=negatives,
         negative_weight=float(rng.choice([0.1, 0.2, 0.5, 1.0])) if negatives else 1.0,

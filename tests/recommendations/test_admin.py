@@ -22,6 +22,18 @@ def test_staff_see_model_runs_with_their_metrics_and_a_chart(client):
     assert "ALS ndcg@10 over the last 3 runs" in page
 
 
+def test_staff_see_the_swipe_models_auc_beside_the_bias_models(client):
+    ModelRun.objects.create(
+        kind="mf", status="succeeded", metrics={"auc": 0.7447, "bias_auc": 0.6525},
+        published=True, decision="published: first model",
+    )  # fmt: skip
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get("/admin/recommendations/modelrun/").content.decode()
+    assert "Bias model AUC" in page
+    assert "0.7447" in page
+    assert "0.6525" in page
+
+
 @pytest.mark.parametrize(
     "path",
     [
