@@ -10,7 +10,12 @@ class Command(JobCommand):
     help = "Run every batch job in order under a lock (cron runs this)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--tune", type=int, default=0, help="ALS random-search trials")
+        parser.add_argument(
+            "--tune",
+            type=int,
+            default=0,
+            help="random-search trials for ALS and for the swipe model",
+        )
         parser.add_argument("--force", action="store_true", help="publish models even if worse")
 
     def handle(self, *args: object, tune: int, force: bool, **options: object) -> None:
