@@ -286,7 +286,7 @@ Machine: {machine()}; PostgreSQL 15 and Redis 7 on 127.0.0.1. Date: {dt.date.tod
         write_section(
             "Swipe decks and MF",
             f"""{header}
-Command: `.venv/bin/python bench/mf_swipes.py --part decks --swipe-events {args.swipe_events}`
+Command: `.venv/bin/python bench/mf_swipes.py --part decks`
 {demo_decks()}""",
         )
     if args.part in ("all", "baselines"):
