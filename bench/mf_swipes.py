@@ -176,11 +176,10 @@ def against_baselines(seeds: int) -> str:
             ("previous", PREVIOUS),
             ("bias", mf.bias_params(mf.MfParams())),
         ):
-            model = mf.fit(
-                users[~test], items[~test], labels[~test],
+            _, predicted = mf.fit_held_out(
+                users, items, labels, test,
                 n_users=HARD["users"], n_items=HARD["items"], params=params,
             )  # fmt: skip
-            predicted = mf.predict(model, users[test], items[test])
             scores[name] = mf.classification_metrics(labels[test], predicted)
         rates = mf.item_like_rates(items[~test], labels[~test], n_items=HARD["items"])
         scores["rate"] = mf.classification_metrics(labels[test], rates[items[test]])

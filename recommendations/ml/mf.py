@@ -204,6 +204,26 @@ def fit(
     return MfModel(net.cpu().eval(), params, explicit, history)
 
 
+def fit_held_out(
+    users: npt.NDArray[np.int64],
+    items: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float32],
+    held_out: npt.NDArray[np.bool_],
+    *,
+    n_users: int,
+    n_items: int,
+    params: MfParams,
+    explicit: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> tuple[MfModel, npt.NDArray[np.float32]]:
+    """A model fitted on the rows not `held_out`, and its predictions for those that are."""
+    model = fit(
+        users[~held_out], items[~held_out], targets[~held_out], n_users=n_users,
+        n_items=n_items, params=params, explicit=explicit, on_epoch=on_epoch,
+    )  # fmt: skip
+    return model, predict(model, users[held_out], items[held_out])
+
+
 def _batch_size(largest: int, rows: int, *, min_batches: int = 16) -> int:
     """`largest`, or less on small data: an epoch of one or two steps barely moves the model
     (a few thousand ratings would otherwise get 30 optimiser steps in all)."""
@@ -277,11 +297,9 @@ def random_search(
     one record (params, AUC, log-loss, epochs) per candidate."""
     recorded = []
     for params in candidates:
-        model = fit(
-            users[~validation], items[~validation], targets[~validation],
-            n_users=n_users, n_items=n_items, params=params,
-        )  # fmt: skip
-        predicted = predict(model, users[validation], items[validation])
+        model, predicted = fit_held_out(
+            users, items, targets, validation, n_users=n_users, n_items=n_items, params=params
+        )
         recorded.append(
             {
                 "params": params.as_dict(),

@@ -89,8 +89,13 @@ class SyntheticShop:
 
     def in_taste(self, users: npt.ArrayLike, items: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Whether each item is of one of its user's (one or two) groups."""
-        group = self.item_group[items]
-        return (group == self.user_group[users]) | (group == self.user_second_group[users])
+        return _in_taste(
+            self.item_group[items], self.user_group[users], self.user_second_group[users]
+        )
+
+
+def _in_taste(item_group: npt.NDArray, first: npt.NDArray, second: npt.NDArray) -> npt.NDArray:
+    return (item_group == first) | (item_group == second)
 
 
 def _group_items(spec: ShopSpec, group: npt.NDArray, rank: npt.NDArray) -> npt.NDArray[np.int64]:
@@ -161,7 +166,7 @@ class _Tastes:
         """`kind` with every swipe redrawn: a like with probability sigmoid(+-TASTE_LOGIT +
         user bias + item bias), then flipped with probability `noise`."""
         group = item % spec.groups  # items are dealt to groups round-robin
-        in_taste = (group == self.first_group[user]) | (group == self.second_group[user])
+        in_taste = _in_taste(group, self.first_group[user], self.second_group[user])
         logit = np.where(in_taste, TASTE_LOGIT, -TASTE_LOGIT)
         logit = logit + self.user_bias[user] + self.item_bias[item]
         like = self.rng.random(len(kind)) < 1 / (1 + np.exp(-logit))

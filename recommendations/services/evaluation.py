@@ -158,14 +158,14 @@ def evaluate_swipe_models(
         )
         if params.is_bias_model:  # the bias model won the gate: score MF against it anyway
             params = current_mf_params()
+        params = dataclasses.replace(params, seed=seed)
         _, out[name] = fit_and_score(
             u, i, swipes.targets, test,
-            n_users=len(users), n_items=len(items),
-            params=dataclasses.replace(params, seed=seed), explicit=ratings,
+            n_users=len(users), n_items=len(items), params=params, explicit=ratings,
         )  # fmt: skip
         if not ratings:
-            baselines = swipe_baselines(
-                u, i, swipes.targets, test, n_users=len(users), n_items=len(items), seed=seed
+            _, baselines = swipe_baselines(
+                u, i, swipes.targets, test, n_users=len(users), n_items=len(items), params=params
             )
             for baseline in ("bias", "item_rate"):
                 out[f"mf_{baseline}"] = {

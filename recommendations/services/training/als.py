@@ -22,6 +22,7 @@ from recommendations.services.training.model_runs import (
     GATE_METRIC,
     NoTrainingData,
     apply_gate,
+    latest_tuned_run,
     recorded_run,
     rival_params,
 )
@@ -61,11 +62,7 @@ def load_scores() -> ScoreTable:
 
 def current_als_params() -> als.AlsParams:
     """The winner of the latest tuning, else the stated defaults."""
-    tuned = (
-        ModelRun.objects.filter(kind=ModelRun.Kind.ALS, status=ModelRun.Status.SUCCEEDED)
-        .exclude(trials=[])
-        .first()
-    )
+    tuned = latest_tuned_run(ModelRun.Kind.ALS)
     return als.AlsParams(**tuned.params) if tuned else als.AlsParams()
 
 

@@ -21,6 +21,7 @@ from recommendations.services.training.model_runs import (
     EVALUATED_USERS,
     NoTrainingData,
     apply_gate,
+    latest_tuned_run,
     recorded_run,
     rival_params,
 )
@@ -110,17 +111,30 @@ def fit_and_score(
 ) -> tuple[mf.MfModel, dict[str, float]]:
     """MF fitted on the rows not in `test`, and its metrics on those in it: AUC, log-loss and
     P/R/nDCG@10 for swipes; MAE/RMSE beside the training mean's for ratings."""
-    model = mf.fit(
-        u[~test], i[~test], targets[~test], n_users=n_users, n_items=n_items,
-        params=params, explicit=explicit,
+    model, predicted = mf.fit_held_out(
+        u, i, targets, test, n_users=n_users, n_items=n_items, params=params, explicit=explicit,
         on_epoch=lambda r: log_step("train_mf_model", "epoch", **r),
     )  # fmt: skip
-    predicted = mf.predict(model, u[test], i[test])
     if explicit:
         return model, mf.rating_metrics(
             targets[test], predicted, train_mean=float(targets[~test].mean())
         )
-    return model, {
+    return model, swipe_metrics(model, predicted, u, i, targets, test, n_items=n_items)
+
+
+def swipe_metrics(
+    model: mf.MfModel,
+    predicted: npt.NDArray[np.float32],
+    u: npt.NDArray[np.int64],
+    i: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.float32],
+    test: npt.NDArray[np.bool_],
+    *,
+    n_items: int,
+) -> dict[str, float]:
+    """AUC and log-loss of a swipe model's `predicted` like-probabilities of the `test` rows,
+    and P/R/nDCG@10 of its ranking against their likes."""
+    return {
         **mf.classification_metrics(targets[test], predicted),
         **_ranking(
             model, (u[~test], i[~test], targets[~test]), (u[test], i[test], targets[test]), n_items
@@ -136,33 +150,25 @@ def swipe_baselines(
     *,
     n_users: int,
     n_items: int,
-    seed: int = 0,
-) -> dict[str, float]:
-    """AUC and log-loss on the `test` swipes of the two baselines fitted on the rest: the
-    user + item bias logistic model (`bias_`) and each item's smoothed like rate
-    (`item_rate_`)."""
-    bias = mf.fit(
-        u[~test], i[~test], targets[~test], n_users=n_users, n_items=n_items,
-        params=mf.bias_params(mf.MfParams(seed=seed)),
-    )  # fmt: skip
+    params: mf.MfParams,
+) -> tuple[mf.MfModel, dict[str, float]]:
+    """The two baselines fitted on the rows not in `test`, scored (AUC, log-loss) on those
+    in it: the user + item bias logistic model (`bias_`, with `params`' seed and device; the
+    model comes back too) and each item's smoothed like rate (`item_rate_`)."""
+    bias, predicted = mf.fit_held_out(
+        u, i, targets, test, n_users=n_users, n_items=n_items, params=mf.bias_params(params)
+    )
     rates = mf.item_like_rates(i[~test], targets[~test], n_items=n_items)
     out = {}
-    for name, probabilities in (
-        ("bias", mf.predict(bias, u[test], i[test])),
-        ("item_rate", rates[i[test]]),
-    ):
+    for name, probabilities in (("bias", predicted), ("item_rate", rates[i[test]])):
         metrics = mf.classification_metrics(targets[test], probabilities)
         out.update({f"{name}_{metric}": value for metric, value in metrics.items()})
-    return out
+    return bias, out
 
 
 def current_mf_params() -> mf.MfParams:
     """The swipe model parameters that won the latest tuning, else the defaults."""
-    tuned = (
-        ModelRun.objects.filter(kind=ModelRun.Kind.MF, status=ModelRun.Status.SUCCEEDED)
-        .exclude(trials=[])
-        .first()
-    )
+    tuned = latest_tuned_run(ModelRun.Kind.MF)
     if tuned is None:
         return mf.MfParams()
     return mf.MfParams(**max(tuned.trials, key=lambda trial: trial[MF_GATE_METRIC])["params"])
@@ -241,9 +247,9 @@ def train_mf_model(
         model, run.metrics = scored(params, test)
         bias_won = ""
         if not ratings:
-            baselines = swipe_baselines(
+            bias, baselines = swipe_baselines(
                 u, i, swipes.targets, test,
-                n_users=len(users), n_items=len(items), seed=params.seed,
+                n_users=len(users), n_items=len(items), params=params,
             )  # fmt: skip
             if baselines["bias_auc"] > run.metrics["auc"]:
                 bias_won = (
@@ -251,8 +257,11 @@ def train_mf_model(
                     f"{run.metrics['auc']:.4f}), so it is the candidate; "
                 )
                 mf_metrics = {f"mf_{k}": v for k, v in run.metrics.items()}
-                params = mf.bias_params(params)
-                model, run.metrics = scored(params, test)
+                params, model = bias.params, bias
+                predicted = mf.predict(bias, u[test], i[test])
+                run.metrics = swipe_metrics(
+                    bias, predicted, u, i, swipes.targets, test, n_items=len(items)
+                )
                 run.metrics.update(mf_metrics)
             run.metrics.update(baselines)
         run.params = params.as_dict()

@@ -69,6 +69,15 @@ def served_run(kind: str) -> ModelRun | None:
     return ModelRun.objects.filter(kind=kind, published=True).first()
 
 
+def latest_tuned_run(kind: str) -> ModelRun | None:
+    """The most recent succeeded run of a kind that tuned (its trials recorded)."""
+    return (
+        ModelRun.objects.filter(kind=kind, status=ModelRun.Status.SUCCEEDED)
+        .exclude(trials=[])
+        .first()
+    )
+
+
 def served_params(kind: str, shape: type[P]) -> P | None:
     """The served run's parameters of `kind` as `shape` (a params dataclass); None when
     nothing is served or they no longer fit (a run of an older shape)."""

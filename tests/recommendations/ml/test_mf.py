@@ -106,11 +106,10 @@ def hard_swipes():
 
 def _held_out_auc(hard_swipes, params):
     users, items, labels, test = hard_swipes
-    model = mf.fit(
-        users[~test], items[~test], labels[~test],
-        n_users=HARD.users, n_items=HARD.items, params=params,
-    )  # fmt: skip
-    return mf.classification_metrics(labels[test], mf.predict(model, users[test], items[test]))
+    _, predicted = mf.fit_held_out(
+        users, items, labels, test, n_users=HARD.users, n_items=HARD.items, params=params
+    )
+    return mf.classification_metrics(labels[test], predicted)
 
 
 def test_mf_beats_the_bias_and_item_rate_baselines_on_the_harder_shop(hard_swipes):
