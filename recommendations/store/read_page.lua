@@ -49,22 +49,32 @@ while pos <= #ARGV do
       -- the first `want` entries not excluded, not seen and with a card (active items)
       local picked, cards, i = {}, {}, 1
       while i <= count and #picked < want do
-        local batch, keys = {}, {}
-        while i <= count and #batch < want - #picked do
+        local ids, payloads = {}, {}
+        while i <= count and #ids < want - #picked do
           local id, payload = entry(i)
-          local seen = seen_key ~= '' and redis.call('SISMEMBER', seen_key, id) == 1
-          if not excluded[id] and not seen then
-            batch[#batch + 1] = payload
-            keys[#keys + 1] = card_prefix .. id
+          if not excluded[id] then
+            ids[#ids + 1] = id
+            payloads[#payloads + 1] = payload
           end
           i = i + 1
         end
-        if #keys > 0 then
-          local found = redis.call('MGET', unpack(keys))
-          for j = 1, #batch do
-            if found[j] then
-              picked[#picked + 1] = batch[j]
-              cards[#cards + 1] = found[j]
+        if #ids > 0 then
+          local seen = false
+          if seen_key ~= '' then seen = redis.call('SMISMEMBER', seen_key, unpack(ids)) end
+          local batch, keys = {}, {}
+          for j = 1, #ids do
+            if not seen or seen[j] == 0 then
+              batch[#batch + 1] = payloads[j]
+              keys[#keys + 1] = card_prefix .. ids[j]
+            end
+          end
+          if #keys > 0 then
+            local found = redis.call('MGET', unpack(keys))
+            for j = 1, #batch do
+              if found[j] then
+                picked[#picked + 1] = batch[j]
+                cards[#cards + 1] = found[j]
+              end
             end
           end
         end
