@@ -6,6 +6,8 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    # The staff dashboard: pages of the recommendations app inside the admin's login.
+    path("admin/dashboard/", include("recommendations.dashboard.urls")),
     path("admin/", admin.site.urls),
     # The swipe demo: a page of the recommendations app that speaks only the public API.
     path("demo/", TemplateView.as_view(template_name="picks_demo/index.html"), name="demo"),

@@ -2,16 +2,20 @@ from collections.abc import Callable
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
 
+from recommendations.dashboard import charts
 from recommendations.models import (
     BatchMetadata,
     Interaction,
+    JobRun,
     ModelRun,
     Order,
     OrderLine,
     UserProductInteraction,
 )
+
+# The admin's home page links the staff dashboard (recommendations/dashboard).
+admin.site.index_template = "admin/picks_index.html"
 
 
 @admin.register(Interaction)
@@ -55,29 +59,24 @@ class UserProductInteractionAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(JobRun)
+class JobRunAdmin(admin.ModelAdmin):
+    """Read-only: written by the jobs themselves (recommendations/services/job_runs)."""
+
+    list_display = ("id", "job", "pipeline", "status", "started_at", "finished_at", "outcome")
+    list_filter = ("job", "status")
+    raw_id_fields = ("pipeline",)
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(BatchMetadata)
 class BatchMetadataAdmin(admin.ModelAdmin):
     list_display = ("job_name", "watermark", "updated_at")
-
-
-def metric_chart(values: list[float], *, width: int = 600, height: int = 120) -> str:
-    """An inline SVG line of `values` (oldest first), scaled to the largest."""
-    if len(values) < 2:
-        return ""
-    top = max(max(values), 1e-9)
-    step = width / (len(values) - 1)
-    points = " ".join(
-        f"{i * step:.1f},{height - v / top * (height - 10):.1f}" for i, v in enumerate(values)
-    )
-    return format_html(
-        '<svg width="{}" height="{}" style="background:#f8f8f8">'
-        '<polyline fill="none" stroke="#417690" stroke-width="2" points="{}"/></svg>'
-        "<div>max {}</div>",
-        width,
-        height,
-        points,
-        f"{top:.4f}",
-    )
 
 
 def metric_column(name: str, description: str, *, digits: int = 4) -> Callable:
@@ -117,16 +116,23 @@ class ModelRunAdmin(admin.ModelAdmin):
     duration = metric_column("duration_seconds", "seconds", digits=1)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        runs = ModelRun.objects.filter(kind=ModelRun.Kind.ALS, status=ModelRun.Status.SUCCEEDED)
-        values = [
-            r.metrics[self.chart_metric]
-            for r in reversed(runs[: self.chart_runs])
-            if self.chart_metric in r.metrics
-        ]
+        latest = ModelRun.objects.filter(
+            kind=ModelRun.Kind.ALS, status=ModelRun.Status.SUCCEEDED
+        ).defer("trials")[: self.chart_runs]
+        runs = [r for r in reversed(latest) if self.chart_metric in r.metrics]
         context = {
             **(extra_context or {}),
-            "metric_chart": metric_chart(values),
-            "chart_title": f"ALS {self.chart_metric} over the last {len(values)} runs",
+            "metric_chart": charts.metric_history(
+                [r.started_at for r in runs],
+                [r.metrics.get(self.chart_metric) for r in runs],
+                [r.metrics.get(f"baseline_{self.chart_metric}") for r in runs],
+                [r.published for r in runs],
+                title=f"ALS {self.chart_metric} over the last {len(runs)} runs",
+                metric=self.chart_metric,
+                baseline_name="popularity",
+            )
+            if runs
+            else "",
         }
         return super().changelist_view(request, extra_context=context)
 

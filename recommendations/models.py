@@ -26,7 +26,11 @@ class Interaction(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, help_text="when Picks stored it")
 
     class Meta:
-        indexes = [models.Index(fields=["user", "kind"])]
+        indexes = [
+            models.Index(fields=["user", "kind"]),
+            # The dashboard's events of today, and the admin's date drill-down
+            models.Index(fields=["occurred_at"], name="interaction_occurred_at"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["user", "event_id"], name="event_id_unique_per_user"),
         ]
@@ -207,3 +211,39 @@ class ModelRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} {self.status}"
+
+
+class JobRun(models.Model):
+    """One run of a batch job, by itself or as a step of a `run_pipeline` run (`pipeline`):
+    when, how long, how it ended, and the error of a failed one (the staff dashboard)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        SKIPPED = "skipped", "skipped"
+        FAILED = "failed", "failed"
+
+    job = models.CharField(max_length=64)
+    pipeline = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="steps"
+    )
+    holder = models.CharField(max_length=128, blank=True, help_text="host and process id")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    outcome = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["job", "-started_at"])]
+        permissions = [("rollback_lists", "Can roll back the served lists")]
+
+    def __str__(self) -> str:
+        return f"{self.job} #{self.pk} {self.status}"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

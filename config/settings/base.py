@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "rest_framework",
     "rest_framework_simplejwt",
     "drf_spectacular",
@@ -183,6 +184,10 @@ PICKS_EARLIEST_TIMESTAMP = datetime.fromisoformat(
 # The jobs' clock: empty means now; a date replays the shop as of then (benchmarks on old data).
 PICKS_AS_OF = datetime.fromisoformat(env.str("AS_OF")) if env.str("AS_OF", default="") else None
 PICKS_PIPELINE_LOCK_SECONDS = env.int("PIPELINE_LOCK_SECONDS", default=600)
+# How often cron runs the pipeline (deploy/crontab: hourly); the staff dashboard marks a list
+# family stale once its live version is older than this many periods.
+PICKS_PIPELINE_PERIOD_SECONDS = env.int("PIPELINE_PERIOD_SECONDS", default=3600)
+PICKS_STALE_AFTER_PERIODS = env.int("STALE_AFTER_PERIODS", default=2)
 # One publisher per list family: its lock expires this long after its holder stops refreshing.
 PICKS_PUBLISH_LOCK_SECONDS = env.int("PUBLISH_LOCK_SECONDS", default=60)
 # Model artifacts kept per kind: the newest runs' plus the two last published (rollback).

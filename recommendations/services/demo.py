@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -30,6 +30,7 @@ from recommendations.ml.synthetic import (
 from recommendations.models import Interaction, Order, OrderLine, PendingRefresh
 from recommendations.services.bulk import insert_rows
 from recommendations.services.progress import log_step
+from recommendations.services.tables import EVENTS, LINES, ORDERS
 
 DEMO_SKU_PREFIX = "DEMO-"
 MATERIALS = ("cotton", "linen", "wool", "denim", "leather", "silk", "canvas", "suede")
@@ -159,6 +160,15 @@ def _pictures(items: list[Item]) -> None:
 
 
 @transaction.atomic
+def _analyze() -> None:
+    """Fresh planner statistics after the bulk load: without them PostgreSQL guesses that a
+    user has thousands of events and walks the whole time index to find one user's last few
+    (seconds instead of a millisecond), until autovacuum gets round to the table."""
+    with connection.cursor() as cursor:
+        for table in (User._meta.db_table, Item._meta.db_table, EVENTS, ORDERS, LINES):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+
+
 def generate_demo_data(*, spec: ShopSpec, pictures: bool = False) -> DemoShop:
     """Write the planted shop (with a drawn picture per item if `pictures`); refuses to write
     it twice."""
@@ -179,4 +189,5 @@ def generate_demo_data(*, spec: ShopSpec, pictures: bool = False) -> DemoShop:
     # The demo's history is for the batch to learn; the refresher is for what users do next.
     for start in range(0, len(user_ids), BATCH):
         PendingRefresh.objects.filter(user_id__in=user_ids[start : start + BATCH].tolist()).delete()
+    _analyze()
     return DemoShop(shop=shop, user_ids=user_ids, item_ids=item_ids)

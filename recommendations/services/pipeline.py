@@ -12,6 +12,7 @@ from recommendations.ml.basket import BasketParams
 from recommendations.models import ModelRun
 from recommendations.services.aggregation import AggregationResult, update_interactions
 from recommendations.services.housekeeping import prune_artifacts
+from recommendations.services.job_runs import recorded
 from recommendations.services.precompute import PublishResult
 from recommendations.services.precompute.bought_together import generate_bought_together
 from recommendations.services.precompute.decks import generate_decks
@@ -77,22 +78,29 @@ def _steps(*, tune: int, force: bool) -> list[tuple[str, Callable[[], object]]]:
 
 
 def run_pipeline(*, tune: int = 0, force: bool = False) -> list[StepResult]:
-    """Run every job in order; a failure stops the run, leaving the live lists as they were."""
+    """Run every job in order; a failure stops the run, leaving the live lists as they were.
+    The run and each step are recorded as JobRuns (the dashboard's pipeline page)."""
     results = []
-    with pipeline_lock(ttl_seconds=settings.PICKS_PIPELINE_LOCK_SECONDS) as lock:
+    with (
+        pipeline_lock(ttl_seconds=settings.PICKS_PIPELINE_LOCK_SECONDS) as lock,
+        recorded("run_pipeline") as run,
+    ):
         for name, step in _steps(tune=tune, force=force):
             if lock.lost.is_set():
                 raise PipelineLockLost(f"the pipeline lock was lost before {name}: run stopped")
             started = time.perf_counter()
-            try:
-                outcome = _describe(step())
-            except (NoTrainingData, NoServedModel) as exc:
-                if name not in OPTIONAL_STEPS:
-                    raise
-                outcome = f"skipped: {exc}"
+            with recorded(name, pipeline=run.run) as recording:
+                try:
+                    recording.outcome = outcome = _describe(step())
+                except (NoTrainingData, NoServedModel) as exc:
+                    if name not in OPTIONAL_STEPS:
+                        raise
+                    outcome = f"skipped: {exc}"
+                    recording.skip(outcome)
             seconds = time.perf_counter() - started
             results.append(StepResult(name, seconds, outcome))
             log_step("run_pipeline", name, seconds=round(seconds, 2))
+        run.outcome = f"{len(results)} steps"
     return results
 
 

@@ -33,6 +33,7 @@ from recommendations.store.guards import (
     Hit,
     close_account,
     count_hit,
+    lock_holder,
 )
 from recommendations.store.keys import (
     BOUGHT_TOGETHER,
@@ -55,6 +56,7 @@ from recommendations.store.publishing import (
     PublishLocked,
     held_locks,
     live_version,
+    previous_version,
     publishing,
     rollback,
     sweep_versions,
@@ -75,8 +77,8 @@ __all__ = [
     "SOURCES", "TOP_BUYS", "VECTOR", "AccountClosed", "Entry", "FreshLists", "HeldLock", "Hit",
     "LockLost", "NothingToRollBack", "Page", "Publication", "PublishLocked", "add_seen_many",
     "card_ids", "client", "close_account", "count_hit", "delete_cards", "delete_prefix",
-    "forget_refreshed_before", "held_locks", "live_version", "live_versions", "mark_refreshed",
-    "notify", "ping", "publishing", "read_many", "read_page", "read_raw_cards", "read_vectors",
-    "refreshed_since", "rollback", "sweep_versions", "version_meta", "wait_for_notices",
-    "write_cards", "write_fresh",
+    "forget_refreshed_before", "held_locks", "live_version", "live_versions", "lock_holder",
+    "mark_refreshed", "notify", "ping", "previous_version", "publishing", "read_many", "read_page",
+    "read_raw_cards", "read_vectors", "refreshed_since", "rollback", "sweep_versions",
+    "version_meta", "wait_for_notices", "write_cards", "write_fresh",
 ]  # fmt: skip

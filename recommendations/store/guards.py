@@ -36,6 +36,15 @@ def release_lock(name: str, *, token: str) -> None:
     run_script("delete_if_owner.lua", keys=[keys.lock(name)], args=[token])
 
 
+def lock_holder(name: str) -> tuple[str, int] | None:
+    """The token of whoever holds a lock and its seconds left, or None when it is free."""
+    pipe = client().pipeline(transaction=False)
+    pipe.get(keys.lock(name))
+    pipe.ttl(keys.lock(name))
+    token, ttl = pipe.execute()
+    return (token.decode(), int(ttl)) if token is not None else None
+
+
 class HeldLock:
     """A Redis lock that expires by itself, refreshed from a thread while held; `lost` is set
     once a refresh finds it gone or taken (a paused or slow holder)."""

@@ -21,6 +21,8 @@ from recommendations.store.codec import (
 from recommendations.store.connection import client, run_script, unlink_all
 from recommendations.store.guards import HeldLock
 
+MEMORY_SAMPLE = 64  # keys of a new version whose MEMORY USAGE estimates the whole
+
 
 class PublishLocked(Exception):
     """Another job is publishing the same family."""
@@ -82,10 +84,27 @@ class Publication:
         self.default_source = source_code(FAMILY_SOURCE.get(family, "als"))
         self.previous: int | None = None
         self.committed = False
+        self.sampled: list[str] = []  # the first keys written: their memory is measured
 
     def _add(self, key: str, value: bytes) -> None:
         self.packed[key] = value
+        self._sample(key)
         self._queued()
+
+    def _sample(self, key: str) -> None:
+        if len(self.sampled) < MEMORY_SAMPLE:
+            self.sampled.append(key)
+
+    def memory_estimate(self) -> int:
+        """Bytes of Redis memory this version takes: the mean of the sampled keys' MEMORY
+        USAGE times the number of lists (one pipeline, whatever the size)."""
+        if not self.sampled:
+            return 0
+        pipe = client().pipeline(transaction=False)
+        for key in self.sampled:
+            pipe.memory_usage(key, samples=0)
+        used = [u for u in pipe.execute() if u is not None]
+        return round(sum(used) / len(used) * self.lists) if used else 0
 
     def _queued(self) -> None:
         """One more key waits to be written: write the batch once it is full."""
@@ -111,6 +130,7 @@ class Publication:
         if self.family in keys.SORTED_SET_FAMILIES:
             mapping = dict(zip(item_ids.tolist(), np.asarray(scores, float).tolist(), strict=True))
             self.pipe.zadd(key, mapping)
+            self._sample(key)
             self._queued()
             return
         source = self.default_source if sources is None else sources
@@ -152,6 +172,8 @@ class Publication:
         version before for rollback; delete every other version of the family and any
         version no family names (a dead or stray writer's)."""
         self.flush()
+        meta = {**meta, "lists": self.lists, "version": self.version}
+        meta["memory_bytes"] = self.memory_estimate()
         locks = [(self.lock.name, self.lock.token), *held_locks.get()]
         status, detail = run_script(
             "switch.lua",
@@ -163,7 +185,7 @@ class Publication:
             ],
             args=[
                 self.version,
-                encode_json({**meta, "lists": self.lists, "version": self.version}),
+                encode_json(meta),
                 *(token for _, token in locks),
             ],
         )
@@ -249,6 +271,12 @@ def rollback(family: str) -> int:
 def live_version(family: str) -> int | None:
     """The version readers see now, if any."""
     raw = client().get(keys.live(family))
+    return int(raw) if raw is not None else None
+
+
+def previous_version(family: str) -> int | None:
+    """The version a rollback would serve again, if one is kept."""
+    raw = client().get(keys.previous(family))
     return int(raw) if raw is not None else None
 
 

@@ -18,7 +18,8 @@ def test_staff_see_model_runs_with_their_metrics_and_a_chart(client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     page = client.get("/admin/recommendations/modelrun/").content.decode()
     assert "0.3000" in page
-    assert "<polyline" in page
+    assert "<svg" in page
+    assert "popularity" in page
     assert "ALS ndcg@10 over the last 3 runs" in page
 
 

@@ -5,6 +5,7 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from recommendations import store
+from recommendations.services.job_runs import recorded
 
 
 class JobCommand(BaseCommand):
@@ -12,9 +13,14 @@ class JobCommand(BaseCommand):
     stack trace. Lists go live only when a job commits, so a job stopped here published
     nothing: the previous version keeps serving."""
 
+    record_run = True  # as a JobRun (run_pipeline records itself and its steps)
+
     def execute(self, *args: object, **options: object) -> str | None:
         try:
-            return super().execute(*args, **options)
+            if not self.record_run:
+                return super().execute(*args, **options)
+            with recorded(self.__module__.rsplit(".", 1)[-1]):
+                return super().execute(*args, **options)
         except (store.PublishLocked, store.LockLost) as exc:
             raise CommandError(f"{exc}. Nothing was switched by this run.") from exc
         except RedisError as exc:

@@ -8,6 +8,7 @@ from recommendations.services.training.model_runs import NoServedModel, NoTraini
 
 class Command(JobCommand):
     help = "Run every batch job in order under a lock (cron runs this)."
+    record_run = False  # the service records the run and each step
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(

@@ -1,47 +1,31 @@
-"""The swipe demo page in a real browser (Playwright driving Debian's Chromium) against a live
-server, the refresher running: register, like five items of one category, and the next
-cards come mostly from that category; keyboard and buttons; no failed request and nothing
-on the console; desktop and phone widths."""
+"""Every browser test, in one module so that one Chromium serves the run (Playwright driving
+Debian's Chromium against a live server).
 
-import shutil
-from pathlib import Path
+The swipe demo page, the refresher running: register, like five items of one category, and
+the next cards come mostly from that category; keyboard and buttons; no failed request and
+nothing on the console; desktop and phone widths. The staff dashboard: the overview and the
+models page render their charts, screenshots of both."""
 
 import pytest
-from django.conf import settings
 
 from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import PendingRefresh
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.pipeline import run_pipeline
+from recommendations.store import FAMILIES
+from tests.browser import SCREENSHOTS, chromium
+from tests.factories import UserFactory
 from tests.refresher import refresher_running, wait_for
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 SPEC = ShopSpec(users=300, items=240, events=15_000, groups=4, orders=800, seed=3)
 PASSWORD = "correct-horse-battery-demo"
-# Chromium as root on a machine without a network: the flags keep it from calling home.
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def browser():
     """One Chromium for the run (this module holds every browser test)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (Debian package chromium; make test installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API keeps an event loop in this thread while the browser lives; the
-    # test's own database calls are synchronous all the same.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_api.sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=ARGS
-            )
-            yield chromium
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Watched:
@@ -156,3 +140,33 @@ def test_a_visitor_registers_likes_one_category_and_the_deck_follows(shop, live_
         phone.close()
     assert watched.problems == []
     assert small.problems == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_staff_dashboards_overview_and_models_pages(shop, live_server, browser):
+    """Screenshots of the two pages staff look at most (var/screenshots/)."""
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    staff.set_password("correct-horse-battery-staff")
+    staff.save()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}"))
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/dashboard/")
+    page.fill("#id_username", staff.username)
+    page.fill("#id_password", "correct-horse-battery-staff")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#events-chart svg")
+    assert page.locator("#families tr[data-family]").count() == len(FAMILIES)
+    box = page.locator("#events-chart svg").bounding_box()
+    assert box["width"] > 400
+    assert box["height"] > 150
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-overview.png"), full_page=True)
+    page.click("text=Models")
+    page.wait_for_selector("#kind-als svg")
+    assert page.locator("#model-runs tr[data-run]").count() >= 3  # ALS, basket, MF
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-models.png"), full_page=True)
+    context.close()
+    assert not problems, problems
