@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from statistics import median
 
 from common import (
@@ -32,10 +33,12 @@ from common import (
 PREFIX = "picks-load"
 
 
-def wrk(url: str, seconds: int, token: str | None) -> dict:
+def wrk(url: str, seconds: int, token: str | None, client_id: str | None = None) -> dict:
     args = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", url]
     if token:
         args[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    if client_id:
+        args[1:1] = ["-H", f"X-Client-Id: {client_id}"]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     pct = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
@@ -59,6 +62,11 @@ def main() -> None:
     parser.add_argument("--title", default="Read API under load")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3, help="alternations of all endpoints")
+    parser.add_argument(
+        "--experiments",
+        action="store_true",
+        help="also each list endpoint while an A/B experiment runs on its family",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -88,6 +96,30 @@ def main() -> None:
     product = store.read_page([(store.GLOBAL, store.GLOBAL_TOP_BUYS)], want=1, stored=1).entries[0]
     product = product.item_id
     store.client().set(store.keys.key("bare"), "x" * 200)
+    from django.conf import settings
+
+    from recommendations.models import Experiment, Variant
+    from recommendations.services import experiments
+
+    def toggle_experiments(*, on: bool) -> None:
+        """Two identical default arms on each family: only the experiment's own work differs
+        (assignment, the impression counted in the read); servers see it within their cache
+        time."""
+        for family in ("top_buys", "deck", "bought_together"):
+            experiment, made = Experiment.objects.get_or_create(
+                name=f"load-{family.replace('_', '-')}", family=family
+            )
+            if made:
+                for i, name in enumerate(("control", "same")):
+                    Variant.objects.create(
+                        experiment=experiment, name=name, share=50, is_control=i == 0, position=i
+                    )
+            if on:
+                experiments.start(experiment)
+            elif experiment.status == Experiment.Status.RUNNING:
+                experiments.stop(experiment)
+        time.sleep(settings.PICKS_EXPERIMENT_CACHE_SECONDS + 1)
+
     try:
         with production_server(
             database_url=url,
@@ -105,12 +137,24 @@ def main() -> None:
                 ),
                 ("deck (JWT)", "/api/recommendations/deck/", token),
             ]
-            runs: dict[str, list[dict]] = {name: [] for name, _, _ in targets}
+            plain = [(name, path, auth, None) for name, path, auth in targets]
+            tested = [
+                (f"{name}, experiment running", path, auth, "load-client-0001")
+                for name, path, auth in targets[2:]
+            ]
+            runs: dict[str, list[dict]] = {t[0]: [] for t in plain + tested}
             for _ in range(args.rounds):  # alternate, so drift hits every row alike
-                for name, path, auth in targets:
-                    wrk(base + path, 2, auth)  # warm-up
-                    runs[name].append(wrk(base + path, args.seconds, auth))
+                for group, running in ((plain, False), (tested, True)):
+                    if running and not args.experiments:
+                        continue
+                    if args.experiments:
+                        toggle_experiments(on=running)
+                    for name, path, auth, client_id in group:
+                        wrk(base + path, 2, auth, client_id)  # warm-up
+                        runs[name].append(wrk(base + path, args.seconds, auth, client_id))
     finally:
+        if args.experiments:
+            Experiment.objects.filter(name__startswith="load-").delete()
         store.delete_prefix()
 
     def med(name: str, field: str) -> float:
@@ -127,7 +171,7 @@ def main() -> None:
         )
 
     bare = targets[0][0]
-    rows = "\n".join(row(name) for name, _, _ in targets)
+    rows = "\n".join(row(name) for name in runs if runs[name])
     write_section(
         args.title,
         f"""
@@ -143,7 +187,10 @@ Command: `.venv/bin/python bench/load.py --database {args.database} --seconds {a
 {rows}
 
 Target: each list endpoint at least as fast as the bare DRF view (1.0x throughput, p99 at
-most the bare view's); the plain Django view shows the framework's floor.
+most the bare view's); the plain Django view shows the framework's floor. Rows "experiment
+running" (with --experiments): the same endpoint while an A/B experiment of two identical
+default arms runs on its family (the guest sends an X-Client-Id); target within 5 % of the
+row without.
 """,
     )
 

@@ -1,18 +1,23 @@
 from collections.abc import Callable
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from recommendations.dashboard import charts
 from recommendations.models import (
     BatchMetadata,
+    Experiment,
     Interaction,
     JobRun,
     ModelRun,
     Order,
     OrderLine,
     UserProductInteraction,
+    Variant,
 )
+from recommendations.services import experiments
 
 # The admin's home page links the staff dashboard (recommendations/dashboard).
 admin.site.index_template = "admin/picks_index.html"
@@ -72,6 +77,54 @@ class JobRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    extra = 0
+    fields = ("position", "name", "share", "lists", "params", "is_control")
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    """Edit variants and shares here; start, stop and promote with the actions (or the
+    `experiment` command). A running experiment's new shares move only the users they must."""
+
+    list_display = ("name", "family", "status", "started_at", "stopped_at", "promoted", "report")
+    list_filter = ("family", "status")
+    readonly_fields = ("status", "salt", "started_at", "stopped_at", "promoted")
+    exclude = ("buckets",)
+    inlines = [VariantInline]
+    actions = ["start_experiments", "stop_experiments"]
+
+    @admin.display(description="report")
+    def report(self, experiment: Experiment) -> str:
+        url = reverse("picks_dashboard:experiment", args=[experiment.name])
+        return format_html('<a href="{}">report</a>', url)
+
+    def save_related(self, request: HttpRequest, form: object, formsets: object, change: bool):
+        super().save_related(request, form, formsets, change)
+        experiment = form.instance
+        if experiment.status == Experiment.Status.RUNNING:
+            try:
+                experiments.reshare(experiment)
+            except experiments.ExperimentError as exc:
+                self.message_user(request, f"shares not applied: {exc}", messages.ERROR)
+
+    @admin.action(description="Start the selected experiments")
+    def start_experiments(self, request: HttpRequest, queryset: object) -> None:
+        for experiment in queryset:
+            try:
+                experiments.start(experiment)
+                self.message_user(request, f"{experiment.name}: running")
+            except experiments.ExperimentError as exc:
+                self.message_user(request, f"{experiment.name}: {exc}", messages.ERROR)
+
+    @admin.action(description="Stop the selected experiments (everyone gets the default)")
+    def stop_experiments(self, request: HttpRequest, queryset: object) -> None:
+        for experiment in queryset.filter(status=Experiment.Status.RUNNING):
+            experiments.stop(experiment)
+            self.message_user(request, f"{experiment.name}: stopped")
 
 
 @admin.register(BatchMetadata)

@@ -30,6 +30,7 @@ from config.fields import StrictDecimalField
 from config.query import reject_repeated
 from config.renderers import OrjsonRenderer
 from recommendations import selectors, store
+from recommendations.services import experiments
 from recommendations.throttling import ListRateThrottle, rate_window
 
 MAX_LIMIT = 100
@@ -130,6 +131,11 @@ class ResultSerializer(serializers.Serializer):
     because = serializers.IntegerField(allow_null=True, help_text="the item that caused it")
 
 
+class ExperimentSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    variant = serializers.CharField()
+
+
 class ListOutputSerializer(serializers.Serializer):
     source = serializers.CharField(help_text="which list answered")
     fallback = serializers.BooleanField(help_text="true when the asked-for list was missing")
@@ -137,6 +143,9 @@ class ListOutputSerializer(serializers.Serializer):
     built_at = serializers.CharField(allow_null=True)
     count = serializers.IntegerField()
     complete = serializers.BooleanField(help_text="false when filters left fewer than `limit`")
+    experiment = ExperimentSerializer(
+        allow_null=True, help_text="the A/B experiment and variant that chose this list"
+    )
     results = ResultSerializer(many=True)
 
 
@@ -150,6 +159,9 @@ def render(ranked: selectors.RankedList, *, public: bool) -> HttpResponse:
         "built_at": ranked.built_at,
         "count": len(ranked.results),
         "complete": ranked.complete,
+        "experiment": {"name": ranked.experiment, "variant": ranked.variant}
+        if ranked.experiment
+        else None,
         "results": [
             {"item": r.card, "score": r.score, "source": r.source, "because": r.because}
             for r in ranked.results
@@ -272,6 +284,25 @@ class ListApi(APIView):
         return ListQuery.parse(request.query_params, self.query_serializer)
 
 
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+CLIENT_HEADER = "HTTP_X_CLIENT_ID"
+
+
+def reader(request: Request) -> str | None:
+    """Who an experiment assigns: the signed-in user, else the guest's X-Client-Id (a stable
+    id the client makes up and keeps, 8 to 64 letters, digits, - or _); None without one."""
+    if request.user and request.user.is_authenticated:
+        return experiments.reader_key(user_id=int(request.user.id))
+    client_id = request.META.get(CLIENT_HEADER)
+    if client_id is None:
+        return None
+    if not CLIENT_ID.fullmatch(client_id):
+        raise ValidationError(
+            {"X-Client-Id": ["Give 8 to 64 letters, digits, '-' or '_' (or no header)."]}
+        )
+    return experiments.reader_key(client_id=client_id)
+
+
 def within_rate(ranked: selectors.RankedList, hit: store.Hit) -> selectors.RankedList:
     """The list, unless the read's count of this client's requests is over the rate."""
     if ranked.hits > hit.limit:
@@ -291,7 +322,11 @@ class UserTopBuysApi(ListApi):
         user_id = _acting_for(request, query.validated_data.get("user_id"))
         hit = rate_window(request)
         ranked = selectors.top_buys_for_user(
-            user_id=user_id, filters=query.filters, limit=query.validated_data["limit"], hit=hit
+            user_id=user_id,
+            filters=query.filters,
+            limit=query.validated_data["limit"],
+            hit=hit,
+            reader=experiments.reader_key(user_id=user_id) if user_id else reader(request),
         )
         return render(within_rate(ranked, hit), public=user_id is None)
 
@@ -321,6 +356,7 @@ class ItemListApi(ListApi):
                 filters=query.filters,
                 limit=query.validated_data["limit"],
                 hit=hit,
+                reader=reader(request),
             )
         except selectors.UnknownItem as exc:
             raise NotFound(f"No active item {product_id}.") from exc
@@ -341,7 +377,10 @@ class TrendingApi(ListApi):
         query = self.query(request)
         hit = rate_window(request)
         ranked = selectors.trending(
-            filters=query.filters, limit=query.validated_data["limit"], hit=hit
+            filters=query.filters,
+            limit=query.validated_data["limit"],
+            hit=hit,
+            reader=reader(request),
         )
         return render(within_rate(ranked, hit), public=True)
 
@@ -358,6 +397,7 @@ class UserDeckApi(ListApi):
             filters=query.filters,
             limit=query.validated_data["limit"],
             hit=hit,
+            reader=reader(request),
         )
         return render(within_rate(ranked, hit), public=False)
 

@@ -247,3 +247,72 @@ class JobRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class Experiment(models.Model):
+    """An A/B test of one list family: users split among variants by a hash (sticky), each
+    variant serving its own lists; impressions and outcomes are counted in Redis per variant
+    (recommendations/services/experiments.py)."""
+
+    class Family(models.TextChoices):
+        TOP_BUYS = "top_buys", "top buys"
+        DECK = "deck", "swipe deck"
+        SIMILAR = "similar", "similar items"
+        BOUGHT_TOGETHER = "bought_together", "bought together"
+        TRENDING = "trending", "trending"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "draft"
+        RUNNING = "running", "running"
+        STOPPED = "stopped", "stopped"
+
+    name = models.SlugField(max_length=64, unique=True)
+    family = models.CharField(max_length=20, choices=Family.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    salt = models.CharField(max_length=32, blank=True, help_text="set on creation; never change")
+    buckets = models.JSONField(default=list, blank=True, help_text="bucket -> variant index")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    promoted = models.CharField(max_length=64, blank=True, help_text="the variant made default")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["family"],
+                condition=models.Q(status="running"),
+                name="one_running_experiment_per_family",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.family}, {self.status})"
+
+
+class Variant(models.Model):
+    """One arm of an experiment: its share of users and the lists it serves: `default` (the
+    family's published lists: the control), `popular` (the global popular list for everyone)
+    or `als` (top buys from an ALS of its own `params`, published by the pipeline)."""
+
+    class Lists(models.TextChoices):
+        DEFAULT = "default", "the family's published lists"
+        POPULAR = "popular", "the global popular list"
+        ALS = "als", "top buys from an ALS with these parameters"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    name = models.SlugField(max_length=64)
+    share = models.PositiveSmallIntegerField(help_text="percent of users")
+    lists = models.CharField(max_length=10, choices=Lists.choices, default=Lists.DEFAULT)
+    params = models.JSONField(default=dict, blank=True, help_text="ALS parameters for `als`")
+    is_control = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "name"], name="variant_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.name}:{self.name}"

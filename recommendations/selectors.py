@@ -13,6 +13,7 @@ from django.conf import settings
 from scipy.special import expit
 
 from recommendations import store
+from recommendations.services import experiments
 
 
 class UnknownItem(Exception):
@@ -82,6 +83,8 @@ class RankedList:
     built_at: str | None
     limit: int
     hits: int = 0  # requests in the caller's rate window, when the read counted one
+    experiment: str | None = None  # the running experiment that chose the list, if any
+    variant: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -128,6 +131,18 @@ def _results(
     return results
 
 
+def _arm_chain(chain: list[Step], arm: experiments.Arm, family: str) -> list[Step]:
+    """The chain a variant reads: its own list first, then the default chain as fallbacks
+    (`default`: the chain as it is)."""
+    later = [replace(step, fallback=True) for step in chain]
+    if arm.lists == "popular":
+        owner = store.GLOBAL_TRENDING if family == store.DECK else store.GLOBAL_TOP_BUYS
+        return [Step(store.GLOBAL, owner, "popular", False, "popular"), *later]
+    if arm.lists == "als" and arm.family and chain[0].family == store.TOP_BUYS:
+        return [Step(arm.family, chain[0].owner, chain[0].name), *later]
+    return chain
+
+
 def _read_chain(
     chain: list[Step],
     *,
@@ -136,9 +151,19 @@ def _read_chain(
     hit: store.Hit | None,
     seen_of_user: int | None = None,
     item_id: int | None = None,
+    family: str | None = None,
+    reader: str | None = None,
 ) -> RankedList:
     """The first published list of `chain`, read, filtered and labelled in one round trip.
-    Without narrowing filters only `limit` cards are read; with them, every stored entry's."""
+    Without narrowing filters only `limit` cards are read; with them, every stored entry's.
+    A `reader` (user or guest client) inside a running experiment of `family` reads its
+    variant's chain, and the read counts the variant's impression."""
+    running = experiments.running_for(family) if reader and family else None
+    arm = impression = None
+    if running is not None:
+        arm = running.arm_of(reader)
+        chain = _arm_chain(chain, arm, family)
+        impression = running.impression(arm, reader)
     page = store.read_page(
         [(step.family, step.owner) for step in chain],
         want=_stored_length() if filters.narrows else limit,
@@ -147,6 +172,7 @@ def _read_chain(
         seen_of_user=seen_of_user,
         require_card=item_id,
         hit=hit,
+        impression=impression,
     )
     if page.item_missing:
         raise UnknownItem(item_id)
@@ -164,30 +190,48 @@ def _read_chain(
         built_at=page.meta.get("built_at"),
         limit=limit,
         hits=page.hits,
+        experiment=running.name if running else None,
+        variant=arm.name if arm else None,
     )
 
 
 _TRENDING_FALLBACK = Step(store.GLOBAL, store.GLOBAL_TRENDING, "trending", True, "fallback")
 
 
-def trending(*, filters: Filters, limit: int, hit: store.Hit | None = None) -> RankedList:
+def trending(
+    *, filters: Filters, limit: int, hit: store.Hit | None = None, reader: str | None = None
+) -> RankedList:
     """The time-decayed global list."""
     chain = [Step(store.GLOBAL, store.GLOBAL_TRENDING, "trending")]
-    return _read_chain(chain, filters=filters, limit=limit, hit=hit)
+    return _read_chain(
+        chain, filters=filters, limit=limit, hit=hit, family="trending", reader=reader
+    )
 
 
 def top_buys_for_user(
-    *, user_id: int | None, filters: Filters, limit: int, hit: store.Hit | None = None
+    *,
+    user_id: int | None,
+    filters: Filters,
+    limit: int,
+    hit: store.Hit | None = None,
+    reader: str | None = None,
 ) -> RankedList:
     """The user's precomputed top buys, else (guests, cold start) the global top buys."""
     chain = [Step(store.GLOBAL, store.GLOBAL_TOP_BUYS, "global", fallback=user_id is not None)]
     if user_id is not None:
         chain.insert(0, Step(store.TOP_BUYS, user_id, "personal"))
-    return _read_chain(chain, filters=filters, limit=limit, hit=hit)
+    return _read_chain(
+        chain, filters=filters, limit=limit, hit=hit, family=store.TOP_BUYS, reader=reader
+    )
 
 
 def bought_together_for_item(
-    *, item_id: int, filters: Filters, limit: int, hit: store.Hit | None = None
+    *,
+    item_id: int,
+    filters: Filters,
+    limit: int,
+    hit: store.Hit | None = None,
+    reader: str | None = None,
 ) -> RankedList:
     """Rules by lift; else the item's similar items; else trending. UnknownItem when the item
     has no card."""
@@ -196,19 +240,35 @@ def bought_together_for_item(
         Step(store.SIMILAR, item_id, "similar", True, "fallback"),
         _TRENDING_FALLBACK,
     ]
-    return _read_chain(chain, filters=filters, limit=limit, hit=hit, item_id=item_id)
+    return _read_chain(
+        chain, filters=filters, limit=limit, hit=hit, item_id=item_id,
+        family=store.BOUGHT_TOGETHER, reader=reader,
+    )  # fmt: skip
 
 
 def similar_for_item(
-    *, item_id: int, filters: Filters, limit: int, hit: store.Hit | None = None
+    *,
+    item_id: int,
+    filters: Filters,
+    limit: int,
+    hit: store.Hit | None = None,
+    reader: str | None = None,
 ) -> RankedList:
     """Blended collaborative and content neighbours; else trending."""
     chain = [Step(store.SIMILAR, item_id, "similar"), _TRENDING_FALLBACK]
-    return _read_chain(chain, filters=filters, limit=limit, hit=hit, item_id=item_id)
+    return _read_chain(
+        chain, filters=filters, limit=limit, hit=hit, item_id=item_id,
+        family=store.SIMILAR, reader=reader,
+    )  # fmt: skip
 
 
 def deck_for_user(
-    *, user_id: int, filters: Filters, limit: int, hit: store.Hit | None = None
+    *,
+    user_id: int,
+    filters: Filters,
+    limit: int,
+    hit: store.Hit | None = None,
+    reader: str | None = None,
 ) -> RankedList:
     """The deck minus what the user swiped or bought since it was built (a refresher rewrites
     it after each swipe); a user without one gets the onboarding deck; else trending."""
@@ -217,7 +277,10 @@ def deck_for_user(
         Step(store.DECK, store.ONBOARDING, "onboarding", True),
         Step(store.GLOBAL, store.GLOBAL_TRENDING, "trending", True, "popular"),
     ]
-    return _read_chain(chain, filters=filters, limit=limit, hit=hit, seen_of_user=user_id)
+    return _read_chain(
+        chain, filters=filters, limit=limit, hit=hit, seen_of_user=user_id,
+        family=store.DECK, reader=reader,
+    )  # fmt: skip
 
 
 def _with_cards(entries: list[store.Entry], chunk: int) -> Iterator[tuple[store.Entry, bytes]]:

@@ -188,6 +188,9 @@ PICKS_PIPELINE_LOCK_SECONDS = env.int("PIPELINE_LOCK_SECONDS", default=600)
 # family stale once its live version is older than this many periods.
 PICKS_PIPELINE_PERIOD_SECONDS = env.int("PIPELINE_PERIOD_SECONDS", default=3600)
 PICKS_STALE_AFTER_PERIODS = env.int("STALE_AFTER_PERIODS", default=2)
+# How long an API process serves the running experiments it last read before reading them
+# again: a start or a stop reaches every server within this time.
+PICKS_EXPERIMENT_CACHE_SECONDS = env.float("EXPERIMENT_CACHE_SECONDS", default=5.0)
 # One publisher per list family: its lock expires this long after its holder stops refreshing.
 PICKS_PUBLISH_LOCK_SECONDS = env.int("PUBLISH_LOCK_SECONDS", default=60)
 # Model artifacts kept per kind: the newest runs' plus the two last published (rollback).

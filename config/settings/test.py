@@ -36,3 +36,6 @@ STORAGES = {
         "OPTIONS": {"location": ARTIFACTS_ROOT, "base_url": "/not-served/"},
     },
 }
+
+# Experiments start and stop at once in tests (production re-reads them every few seconds).
+PICKS_EXPERIMENT_CACHE_SECONDS = 0

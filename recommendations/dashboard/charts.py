@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 
 import matplotlib
+import matplotlib.ticker
 from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 
@@ -208,4 +209,27 @@ def trials(points: dict[str, tuple[Sequence[float], Sequence[float]]], *, metric
             ax.set_ylabel(metric)
         for ax in axes.flat[len(points) :]:
             ax.axis("off")
+    return _svg(fig)
+
+
+def variant_rates(variants: Sequence[str], rates: dict[str, Sequence[float]], *, title: str) -> str:
+    """Grouped bars: per outcome (like, cart, purchase), each variant's rate per user."""
+    if not variants:
+        return empty(f"{title}: no variants")
+    with matplotlib.rc_context(STYLE):
+        fig, ax = _figure(height=2.6, right=1.6)
+        width = 0.8 / len(variants)
+        outcomes = list(rates)
+        for n, (colour, variant) in enumerate(zip(_colours(len(variants)), variants, strict=True)):
+            xs = [i + (n - (len(variants) - 1) / 2) * width for i in range(len(outcomes))]
+            values = [rates[o][n] for o in outcomes]
+            ax.bar(xs, values, width=width * 0.95, color=colour, label=variant)
+            for x, v in zip(xs, values, strict=True):
+                ax.annotate(f"{v:.1%}", (x, v), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(outcomes)), [f"{o} per user" for o in outcomes])
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.set_title(title, loc="left")
+        ax.grid(axis="x", visible=False)
+        ax.margins(y=0.2)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     return _svg(fig)

@@ -16,7 +16,8 @@ from django.utils.dateparse import parse_datetime
 
 from catalog.models import Item
 from recommendations import selectors, store
-from recommendations.models import Interaction, JobRun, ModelRun, Order
+from recommendations.models import Experiment, Interaction, JobRun, ModelRun, Order
+from recommendations.services import experiments
 from recommendations.services.pipeline import LOCK
 
 User = get_user_model()
@@ -391,6 +392,17 @@ def _entries(ranked: selectors.RankedList, titles: dict[int, str]) -> list[Shown
 
 def _empty_list() -> selectors.RankedList:
     return selectors.RankedList([], "none", False, None, None, 0)
+
+
+def variants_of(user_id: int) -> list[tuple[str, str, str]]:
+    """(experiment, list family, variant) of every running experiment this user is in."""
+    reader = experiments.reader_key(user_id=user_id)
+    out = []
+    for family in Experiment.Family.values:
+        running = experiments.running_for(family)
+        if running is not None:
+            out.append((running.name, family, running.arm_of(reader).name))
+    return out
 
 
 def recent_events(user_id: int, *, limit: int = 30) -> list[Interaction]:

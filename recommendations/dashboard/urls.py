@@ -16,4 +16,6 @@ urlpatterns = [
     path("lists/", staff(views.lists), name="lists"),
     path("lists/<str:family>/rollback/", staff(views.rollback), name="rollback"),
     path("user/", staff(views.user_view), name="user"),
+    path("experiments/", staff(views.experiment_list), name="experiments"),
+    path("experiments/<slug:name>/", staff(views.experiment_report), name="experiment"),
 ]

@@ -12,7 +12,8 @@ from django.urls import reverse
 
 from recommendations import store
 from recommendations.dashboard import charts, queries
-from recommendations.models import ModelRun
+from recommendations.models import Experiment, ModelRun
+from recommendations.services import experiments
 from recommendations.services.pipeline import rollback_recommendations
 
 PAGES = [
@@ -21,6 +22,7 @@ PAGES = [
     ("models", "Models"),
     ("lists", "Served lists"),
     ("user", "One user's view"),
+    ("experiments", "Experiments"),
 ]
 PER_PAGE = 15
 CHART_RUNS = 20
@@ -179,6 +181,37 @@ def user_view(request: HttpRequest) -> TemplateResponse:
             context.update(
                 shown_user=user,
                 lists=queries.lists_for(user.pk),
+                variants=queries.variants_of(user.pk),
                 events=queries.recent_events(user.pk),
             )
     return _page(request, "user.html", "user", **context)
+
+
+def experiment_list(request: HttpRequest) -> TemplateResponse:
+    return _page(
+        request,
+        "experiments.html",
+        "experiments",
+        experiments=Experiment.objects.prefetch_related("variants"),
+    )
+
+
+def experiment_report(request: HttpRequest, name: str) -> TemplateResponse:
+    experiment = Experiment.objects.filter(name=name).first()
+    if experiment is None:
+        raise Http404(f"no experiment {name!r}")
+    report = experiments.report(experiment)
+    outcomes = list(experiments.OUTCOMES)
+    return _page(
+        request,
+        "experiment.html",
+        "experiments",
+        experiment=experiment,
+        report=report,
+        outcomes=outcomes,
+        chart=charts.variant_rates(
+            [a.name for a in report.arms],
+            {o: [a.per_user[o] for a in report.arms] for o in outcomes},
+            title=f"{experiment.name}: users who did it, per variant",
+        ),
+    )

@@ -12,6 +12,7 @@ from accounts.models import User
 from catalog.models import Item
 from recommendations import store
 from recommendations.models import Interaction, Order, OrderLine
+from recommendations.services import experiments
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,18 @@ def log_interactions(*, events: list[EventIn]) -> Logged:
         # ON CONFLICT DO NOTHING on (user, event_id): a concurrent duplicate is stored once.
         Interaction.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
         transaction.on_commit(lambda: remember_seen(events=events))
+        stored = [(row.user_id, row.kind) for row in rows]
+        transaction.on_commit(lambda: count_outcomes(stored))
     return Logged(len(rows), duplicates)
+
+
+def count_outcomes(events: list[tuple[int, str]]) -> None:
+    """Count likes, carts and purchases for the experiment variants their users are in (after
+    the commit); Redis being down loses no event, only the experiment's count of it."""
+    try:
+        experiments.record_outcomes(events)
+    except Exception:
+        logger.warning("could not count experiment outcomes", exc_info=True)
 
 
 def remember_seen(*, events: list[EventIn]) -> None:
@@ -146,6 +158,7 @@ def create_order(
             if line.quantity > 0
         ]
         remember_seen(events=events)
+        count_outcomes([(e.user_id, e.kind) for e in events])
     return OrderResult(order=order, created=True)
 
 

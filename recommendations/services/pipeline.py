@@ -11,6 +11,7 @@ from recommendations import store
 from recommendations.ml.basket import BasketParams
 from recommendations.models import ModelRun
 from recommendations.services.aggregation import AggregationResult, update_interactions
+from recommendations.services.experiments import generate_experiment_lists
 from recommendations.services.housekeeping import prune_artifacts
 from recommendations.services.job_runs import recorded
 from recommendations.services.precompute import PublishResult
@@ -73,6 +74,7 @@ def _steps(*, tune: int, force: bool) -> list[tuple[str, Callable[[], object]]]:
         ("train_mf_model", lambda: train_mf_model(tune=tune, force=force)),
         ("generate_decks", generate_decks),
         ("generate_similar_items", generate_similar_items),
+        ("generate_experiment_lists", generate_experiment_lists),
         ("prune_artifacts", lambda: f"{prune_artifacts()} old artifacts deleted"),
     ]
 

@@ -16,7 +16,7 @@ is kept for rollback; the others are deleted by the next publish.
 """
 
 from recommendations.store.codec import FAMILY_SOURCE, RECORD, SOURCES, VECTOR, Entry
-from recommendations.store.connection import client, delete_prefix, ping
+from recommendations.store.connection import client, delete_prefix, ping, unlink_matching
 from recommendations.store.fresh import (
     FreshLists,
     forget_refreshed_before,
@@ -62,7 +62,7 @@ from recommendations.store.publishing import (
     sweep_versions,
     version_meta,
 )
-from recommendations.store.reading import Page, read_many, read_page, read_vectors
+from recommendations.store.reading import Impression, Page, read_many, read_page, read_vectors
 from recommendations.store.state import (
     add_seen_many,
     card_ids,
@@ -75,10 +75,11 @@ __all__ = [
     "BOUGHT_TOGETHER", "DECK", "FAMILIES", "FAMILY_SOURCE", "GLOBAL", "GLOBAL_TOP_BUYS",
     "GLOBAL_TRENDING", "MF", "ONBOARDING", "RATINGS", "RECORD", "SIMILAR", "SORTED_SET_FAMILIES",
     "SOURCES", "TOP_BUYS", "VECTOR", "AccountClosed", "Entry", "FreshLists", "HeldLock", "Hit",
-    "LockLost", "NothingToRollBack", "Page", "Publication", "PublishLocked", "add_seen_many",
-    "card_ids", "client", "close_account", "count_hit", "delete_cards", "delete_prefix",
-    "forget_refreshed_before", "held_locks", "live_version", "live_versions", "lock_holder",
-    "mark_refreshed", "notify", "ping", "previous_version", "publishing", "read_many", "read_page",
-    "read_raw_cards", "read_vectors", "refreshed_since", "rollback", "sweep_versions",
-    "version_meta", "wait_for_notices", "write_cards", "write_fresh",
+    "Impression", "LockLost", "NothingToRollBack", "Page", "Publication", "PublishLocked",
+    "add_seen_many", "card_ids", "client", "close_account", "count_hit", "delete_cards",
+    "delete_prefix", "forget_refreshed_before", "held_locks", "live_version", "live_versions",
+    "lock_holder", "mark_refreshed", "notify", "ping", "previous_version", "publishing",
+    "read_many", "read_page", "read_raw_cards", "read_vectors", "refreshed_since", "rollback",
+    "sweep_versions", "unlink_matching", "version_meta", "wait_for_notices", "write_cards",
+    "write_fresh",
 ]  # fmt: skip

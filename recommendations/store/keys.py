@@ -16,6 +16,7 @@ GLOBAL_TRENDING = "trending"
 SORTED_SET_FAMILIES = frozenset({BOUGHT_TOGETHER})
 VERSION = "{v}"  # in a template, where the live version number goes
 ONBOARDING = "onboarding"  # the deck of a user with no events, one per deck version
+VARIANT_MARK = "@"  # 'top_buys@3.1': the lists of experiment 3's variant 1, a family of its own
 
 
 def key(*parts: object) -> str:
@@ -31,7 +32,11 @@ def everything() -> str:
 
 
 def list_name(family: str, owner: object) -> str:
-    """One list's name inside a version, e.g. 'user:7:top_buys'."""
+    """One list's name inside a version, e.g. 'user:7:top_buys'; an experiment variant's own
+    family ('top_buys@3.1') names its lists 'x:3.1:user:7:top_buys'."""
+    if VARIANT_MARK in family:
+        base, tag = family.split(VARIANT_MARK, 1)
+        return f"x:{tag}:{list_name(base, owner)}"
     if family == TOP_BUYS:
         parts: tuple[object, ...] = ("user", owner, "top_buys")
     elif family == BOUGHT_TOGETHER:
@@ -70,6 +75,20 @@ def live(family: str) -> str:
 def previous(family: str) -> str:
     """The version a rollback goes back to."""
     return key("previous", family)
+
+
+def variant_family(family: str, experiment_id: int, variant: int) -> str:
+    return f"{family}{VARIANT_MARK}{experiment_id}.{variant}"
+
+
+def base_family(family: str) -> str:
+    return family.split(VARIANT_MARK, 1)[0]
+
+
+def extra_families() -> str:
+    """The set of experiment variants' families that were ever published (their versions are
+    kept from the sweep like the fixed families')."""
+    return key("families")
 
 
 def versions(family: str) -> str:
@@ -150,3 +169,25 @@ def throttle(name: str, client: str, window: int) -> str:
 def closed(user_id: int) -> str:
     """Present while a closed account's access tokens may still be alive."""
     return key("closed", "user", user_id)
+
+
+# ---- experiments -----------------------------------------------------------------------------
+
+
+def experiments() -> str:
+    """The running experiments' definitions (JSON), read by every API process."""
+    return key("experiments")
+
+
+def experiment_counts(experiment_id: int) -> str:
+    """Hash: '<variant>:impressions', '<variant>:<kind>' (events) -> count."""
+    return key("exp", experiment_id, "counts")
+
+
+def experiment_users(experiment_id: int, variant: int, kind: str = "seen") -> str:
+    """Set of the user keys of a variant that were served ('seen') or did `kind`."""
+    return key("exp", experiment_id, kind, variant)
+
+
+def experiment_pattern(experiment_id: int) -> str:
+    return key("exp", experiment_id, "*")

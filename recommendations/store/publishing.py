@@ -67,6 +67,8 @@ class Publication:
     ) -> None:
         self.family = family
         self.lock = _family_lock(family, lock_seconds)
+        if keys.VARIANT_MARK in family:  # kept by every sweep from now on
+            client().sadd(keys.extra_families(), family)
         try:
             self.version = int(
                 run_script(
@@ -127,7 +129,7 @@ class Publication:
             return
         key = keys.list_key(self.version, self.family, owner)
         self.lists += 1
-        if self.family in keys.SORTED_SET_FAMILIES:
+        if keys.base_family(self.family) in keys.SORTED_SET_FAMILIES:
             mapping = dict(zip(item_ids.tolist(), np.asarray(scores, float).tolist(), strict=True))
             self.pipe.zadd(key, mapping)
             self._sample(key)
@@ -242,7 +244,8 @@ def sweep_versions(family: str, *, keep: set[int]) -> int:
     redis = client()
     issued = int(redis.get(keys.version_seq()) or 0)  # read first: later ones are being written
     own = {int(v) for v in redis.smembers(keys.versions(family))}
-    named = {int(v) for f in keys.FAMILIES for v in redis.smembers(keys.versions(f))}
+    families = {*keys.FAMILIES, *(f.decode() for f in redis.smembers(keys.extra_families()))}
+    named = {int(v) for f in families for v in redis.smembers(keys.versions(f))}
     alive = (named - own) | keep
     deleted = _sweep(lambda version: version <= issued and version not in alive)
     if own - keep:

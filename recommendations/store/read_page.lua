@@ -1,14 +1,17 @@
 -- One API read of a list page, in one round trip. Key names come from keys.py: whole keys,
 -- templates where ARGV[9] marks the version, and the card prefix.
 -- ARGV: record_bytes, want, hit_key, hit_ttl, need_card_key, seen_key, revoked_key,
---       card_prefix, version_mark, n_exclude, excluded ids...,
+--       card_prefix, version_mark, impression_counts_key, impression_field,
+--       impression_users_key, impression_member, n_exclude, excluded ids...,
 --       then per list of the fallback chain: live_key, meta_template, list_template, zset, stored
 local record_bytes, want = tonumber(ARGV[1]), tonumber(ARGV[2])
 local hit_key, hit_ttl, need_card_key, seen_key = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local revoked_key, card_prefix, mark = ARGV[7], ARGV[8], ARGV[9]
-local n_exclude = tonumber(ARGV[10])
+local counts_key, count_field = ARGV[10], ARGV[11]
+local users_key, member = ARGV[12], ARGV[13]
+local n_exclude = tonumber(ARGV[14])
 local excluded = {}
-for i = 1, n_exclude do excluded[ARGV[10 + i]] = true end
+for i = 1, n_exclude do excluded[ARGV[14 + i]] = true end
 local function at(template, version)
   local s, e = string.find(template, mark, 1, true)
   return string.sub(template, 1, s - 1) .. version .. string.sub(template, e + 1)
@@ -20,7 +23,7 @@ if hit_key ~= '' then
 end
 if revoked_key ~= '' and redis.call('EXISTS', revoked_key) == 1 then return {hits, -2} end
 if need_card_key ~= '' and redis.call('EXISTS', need_card_key) == 0 then return {hits, -1} end
-local pos, source = 11 + n_exclude, 0
+local pos, source = 15 + n_exclude, 0
 while pos <= #ARGV do
   source = source + 1
   local live_key, meta_template, list_template = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2]
@@ -78,6 +81,11 @@ while pos <= #ARGV do
             end
           end
         end
+      end
+      -- an experiment's impression: counted with the read that served it
+      if counts_key ~= '' then
+        redis.call('HINCRBY', counts_key, count_field, 1)
+        redis.call('SADD', users_key, member)
       end
       -- two strings, not 2 x want: far cheaper for the client to parse
       local sep = ''

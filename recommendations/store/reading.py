@@ -24,6 +24,17 @@ from recommendations.store.guards import AccountClosed, Hit
 
 
 @dataclass(frozen=True)
+class Impression:
+    """An experiment's count of one served read: the variant's impressions go up by one and
+    the reader joins its set of users, inside the read itself."""
+
+    counts_key: str
+    field: str
+    users_key: str
+    member: str
+
+
+@dataclass(frozen=True)
 class Page:
     """What one read found: the list that answered (its index in the asked-for chain, or
     None), its version and job metadata, and its first entries with their cards as stored
@@ -47,12 +58,13 @@ def read_page(
     seen_of_user: int | None = None,
     require_card: int | None = None,
     hit: Hit | None = None,
+    impression: Impression | None = None,
 ) -> Page:
     """One round trip: count the hit, check the item exists, take the first list of `chain`
     ((family, owner) pairs, in fallback order) that is published and not empty, and return
     its first `want` entries that are not excluded, not seen by the user and still have a
-    card (deactivated items have none), with those cards. Raises AccountClosed when the
-    hit's account was closed."""
+    card (deactivated items have none), with those cards; an experiment's `impression` is
+    counted when a list is served. Raises AccountClosed when the hit's account was closed."""
     exclude = list(exclude)
     args: list[object] = [
         RECORD.itemsize,
@@ -64,11 +76,16 @@ def read_page(
         hit.revoked_key() if hit else "",
         keys.card_prefix(),
         keys.VERSION,
+        *(
+            (impression.counts_key, impression.field, impression.users_key, impression.member)
+            if impression
+            else ("", "", "", "")
+        ),
         len(exclude),
         *exclude,
     ]
     for family, owner in chain:
-        zset = "1" if family in keys.SORTED_SET_FAMILIES else "0"
+        zset = "1" if keys.base_family(family) in keys.SORTED_SET_FAMILIES else "0"
         args += [
             keys.live(family),
             keys.meta_template(family),
@@ -86,7 +103,7 @@ def read_page(
     family = chain[found - 1][0]
     if not cards:
         entries: list[Entry] = []
-    elif family in keys.SORTED_SET_FAMILIES:
+    elif keys.base_family(family) in keys.SORTED_SET_FAMILIES:
         entries = unpack_pairs(picked, source=FAMILY_SOURCE[family])
     else:
         entries = unpack(picked, limit=len(picked) // RECORD.itemsize)

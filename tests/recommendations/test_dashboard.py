@@ -29,6 +29,7 @@ PAGES = [
     "/admin/dashboard/lists/",
     "/admin/dashboard/user/",
     "/admin/dashboard/lists/top_buys/rollback/",
+    "/admin/dashboard/experiments/",
 ]
 SPEC = ShopSpec(users=200, items=160, events=8_000, groups=4, orders=500, seed=5)
 

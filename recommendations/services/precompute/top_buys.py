@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from django.conf import settings
 from django.utils import timezone
 
-from recommendations import store
+from recommendations import artifacts, store
 from recommendations.ml import als, foldin
 from recommendations.ml.data import IdIndex, build_matrix
 from recommendations.ml.scores import ScoreRows
@@ -58,20 +58,30 @@ def explain(
     return np.where(best >= 0, item_ids[np.maximum(best, 0)], 0)
 
 
-def generate_top_buys(*, n: int | None = None, batch_users: int = 10_000) -> PublishResult:
-    """Every user's top N items from the served ALS model, bought and disliked items left out.
+def generate_top_buys(
+    *,
+    n: int | None = None,
+    batch_users: int = 10_000,
+    run: ModelRun | None = None,
+    family: str = store.TOP_BUYS,
+) -> PublishResult:
+    """Every user's top N items from the served ALS model (or `run`'s, into `family`: an
+    experiment variant's lists), bought and disliked items left out.
 
     A batch of users is written to Redis by a second thread while the next one is scored.
     """
     n = n or settings.PICKS_LIST_LENGTH
     data_as_of = timezone.now()
-    run, artifact = load_served(ModelRun.Kind.ALS)
+    if run is None:
+        run, artifact = load_served(ModelRun.Kind.ALS)
+    else:
+        artifact = artifacts.load(run.artifact_name)
     rows = current_scores()
     not_offered = _not_offered(artifact.users, artifact.items, rows)
     confidence = _confidence(rows, artifact)
     inactive = _inactive(artifact.items)
     with (
-        store.publishing(store.TOP_BUYS) as publication,
+        store.publishing(family) as publication,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         written = None

@@ -148,6 +148,7 @@ def train_als_model(
     tolerance: float = 0.0,
     test_fraction: float = 0.2,
     seed: int = 0,
+    serve: bool = True,
 ) -> ModelRun:
     """One fit without a held-out sample of users' pairs, scored on them for the quality gate;
     then those users' factors are recomputed from all their pairs, and that model is stored
@@ -172,7 +173,7 @@ def train_als_model(
         full, train = _split_matrices(data, test, params)
         model, run.metrics = evaluate_als(data, ~test, test, params, seed=seed, matrix=train)
         log_step("train_als_model", "evaluated", ndcg=round(run.metrics[GATE_METRIC], 4))
-        rival = None if force else rival_params(ModelRun.Kind.ALS, params)
+        rival = None if force or not serve else rival_params(ModelRun.Kind.ALS, params)
         rival_score = None
         if rival is not None:
             _, rival_metrics = evaluate_als(
@@ -185,7 +186,10 @@ def train_als_model(
         run.artifact_name = artifacts.save(
             kind="als", obj=AlsArtifact(model, data.users, data.items, params)
         )
-        apply_gate(run, force=force, tolerance=tolerance, rival_score=rival_score)
+        if serve:
+            apply_gate(run, force=force, tolerance=tolerance, rival_score=rival_score)
+        else:  # an experiment variant's model: its lists are the variant's only
+            run.published, run.decision = False, "not served by default: an experiment variant"
 
     return run
 
