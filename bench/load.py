@@ -171,6 +171,7 @@ def main() -> None:
         )
 
     bare = targets[0][0]
+    flag = " --experiments" if args.experiments else ""
     rows = "\n".join(row(name) for name in runs if runs[name])
     write_section(
         args.title,
@@ -180,7 +181,7 @@ wrk on the same 2 cores (-t2 -c32, {args.seconds} s per endpoint after a 2 s war
 endpoints alternate for {args.rounds} rounds and each figure is the median of its rounds.
 Date: {dt.date.today()}.
 Command: `.venv/bin/python bench/load.py --database {args.database} --seconds {args.seconds} \
---rounds {args.rounds}{" --experiments" if args.experiments else ""}` (database {args.database}: {shop}; lists of 20 with item cards).
+--rounds {args.rounds}{flag}` (database {args.database}: {shop}; lists of 20 with item cards).
 
 | endpoint | req/s | p50 | p99 | throughput vs bare | p99 vs bare | req/s per round | non-2xx |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
