@@ -5,7 +5,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from recommendations.dashboard import charts
+from recommendations.dashboard import queries
+from recommendations.dashboard.views import history_chart
 from recommendations.models import (
     BatchMetadata,
     Experiment,
@@ -159,7 +160,6 @@ class ModelRunAdmin(admin.ModelAdmin):
         "decision",
     )
     list_filter = ("kind", "status", "published")
-    chart_metric = "ndcg@10"
     chart_runs = 50
 
     ndcg = metric_column("ndcg@10", "nDCG@10")
@@ -169,23 +169,12 @@ class ModelRunAdmin(admin.ModelAdmin):
     duration = metric_column("duration_seconds", "seconds", digits=1)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        latest = ModelRun.objects.filter(
-            kind=ModelRun.Kind.ALS, status=ModelRun.Status.SUCCEEDED
-        ).defer("trials")[: self.chart_runs]
-        runs = [r for r in reversed(latest) if self.chart_metric in r.metrics]
+        als = queries.KIND_METRICS[ModelRun.Kind.ALS]
+        runs = queries.succeeded_runs(ModelRun.Kind.ALS, limit=self.chart_runs, having=als.metric)
+        title = f"ALS {als.metric} over the last {len(runs)} runs"
         context = {
             **(extra_context or {}),
-            "metric_chart": charts.metric_history(
-                [r.started_at for r in runs],
-                [r.metrics.get(self.chart_metric) for r in runs],
-                [r.metrics.get(f"baseline_{self.chart_metric}") for r in runs],
-                [r.published for r in runs],
-                title=f"ALS {self.chart_metric} over the last {len(runs)} runs",
-                metric=self.chart_metric,
-                baseline_name="popularity",
-            )
-            if runs
-            else "",
+            "metric_chart": history_chart(runs, als, title=title) if runs else "",
         }
         return super().changelist_view(request, extra_context=context)
 

@@ -19,6 +19,7 @@ from recommendations import selectors, store
 from recommendations.models import Experiment, Interaction, JobRun, ModelRun, Order
 from recommendations.services import experiments
 from recommendations.services.pipeline import LOCK
+from recommendations.services.training.model_runs import latest_tuned_run
 
 User = get_user_model()
 PAST_DAYS_SECONDS = 600
@@ -238,22 +239,25 @@ class KindHistory:
     trial_points: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
 
 
+def succeeded_runs(kind: str, *, limit: int, having: str | None = None) -> list[ModelRun]:
+    """A kind's latest succeeded runs, oldest first (their trials left in the database);
+    with `having`, only those that recorded that metric."""
+    latest = (
+        ModelRun.objects.filter(kind=kind, status=ModelRun.Status.SUCCEEDED)
+        .defer("trials")
+        .order_by("-started_at")[:limit]
+    )
+    return [r for r in reversed(latest) if having is None or having in r.metrics]
+
+
 def model_history(*, runs_per_kind: int = 60) -> list[KindHistory]:
     out = []
     for kind, label in ModelRun.Kind.choices:
         metrics = KIND_METRICS[kind]
-        runs = list(
-            ModelRun.objects.filter(kind=kind, status=ModelRun.Status.SUCCEEDED)
-            .defer("trials")
-            .order_by("-started_at")[:runs_per_kind]
-        )[::-1]
-        tuned = (
-            ModelRun.objects.filter(kind=kind, status=ModelRun.Status.SUCCEEDED)
-            .exclude(trials=[])
-            .order_by("-started_at")
-            .first()
+        tuned = latest_tuned_run(kind)
+        history = KindHistory(
+            kind, label, metrics, succeeded_runs(kind, limit=runs_per_kind), tuned
         )
-        history = KindHistory(kind, label, metrics, runs, tuned)
         if tuned is not None:
             history.trial_points = trial_points(tuned.trials, metrics.metric)
         out.append(history)

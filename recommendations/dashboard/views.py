@@ -111,18 +111,11 @@ def models(request: HttpRequest) -> TemplateResponse:
     sections = []
     for history in queries.model_history():
         m = history.metrics
-        runs = history.runs
         sections.append(
             {
                 "history": history,
-                "chart": charts.metric_history(
-                    [r.started_at for r in runs],
-                    [r.metrics.get(m.metric) for r in runs],
-                    [r.metrics.get(m.baseline) for r in runs] if m.baseline else [],
-                    [r.published for r in runs],
-                    title=f"{history.label}: {m.metric} per run",
-                    metric=m.metric,
-                    baseline_name=m.baseline_name,
+                "chart": history_chart(
+                    history.runs, m, title=f"{history.label}: {m.metric} per run"
                 ),
                 "trials_chart": charts.trials(history.trial_points, metric=m.metric)
                 if history.trial_points
@@ -141,6 +134,19 @@ def models(request: HttpRequest) -> TemplateResponse:
         kinds=ModelRun.Kind.choices,
         kind=kind,
         runs=runs,
+    )
+
+
+def history_chart(runs: list[ModelRun], m: queries.KindMetrics, *, title: str) -> str:
+    """A kind's runs (oldest first): its gate metric and baseline per run, published marked."""
+    return charts.metric_history(
+        [r.started_at for r in runs],
+        [r.metrics.get(m.metric) for r in runs],
+        [r.metrics.get(m.baseline) for r in runs] if m.baseline else [],
+        [r.published for r in runs],
+        title=title,
+        metric=m.metric,
+        baseline_name=m.baseline_name,
     )
 
 
