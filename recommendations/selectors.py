@@ -13,6 +13,7 @@ from django.conf import settings
 from scipy.special import expit
 
 from recommendations import store
+from recommendations.models import Variant
 from recommendations.services import experiments
 
 
@@ -135,10 +136,10 @@ def _arm_chain(chain: list[Step], arm: experiments.Arm, family: str) -> list[Ste
     """The chain a variant reads: its own list first, then the default chain as fallbacks
     (`default`: the chain as it is)."""
     later = [replace(step, fallback=True) for step in chain]
-    if arm.lists == "popular":
+    if arm.lists == Variant.Lists.POPULAR:
         owner = store.GLOBAL_TRENDING if family == store.DECK else store.GLOBAL_TOP_BUYS
         return [Step(store.GLOBAL, owner, "popular", False, "popular"), *later]
-    if arm.lists == "als" and arm.family and chain[0].family == store.TOP_BUYS:
+    if arm.lists == Variant.Lists.ALS and arm.family and chain[0].family == store.TOP_BUYS:
         return [Step(arm.family, chain[0].owner, chain[0].name), *later]
     return chain
 

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 
 from catalog.models import Item
 from recommendations import selectors, store
-from recommendations.models import Experiment, Interaction, JobRun, ModelRun, Order
+from recommendations.models import Interaction, JobRun, ModelRun, Order
 from recommendations.services import experiments
 from recommendations.services.pipeline import LOCK
 from recommendations.services.training.model_runs import latest_tuned_run
@@ -401,12 +401,10 @@ def _empty_list() -> selectors.RankedList:
 def variants_of(user_id: int) -> list[tuple[str, str, str]]:
     """(experiment, list family, variant) of every running experiment this user is in."""
     reader = experiments.reader_key(user_id=user_id)
-    out = []
-    for family in Experiment.Family.values:
-        running = experiments.running_for(family)
-        if running is not None:
-            out.append((running.name, family, running.arm_of(reader).name))
-    return out
+    return [
+        (experiment.name, family, experiment.arm_of(reader).name)
+        for family, experiment in experiments.running().items()
+    ]
 
 
 def recent_events(user_id: int, *, limit: int = 30) -> list[Interaction]:

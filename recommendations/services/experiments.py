@@ -66,15 +66,20 @@ _cache_lock = threading.Lock()
 _cache: dict[str, object] = {"at": -1e18, "running": {}}
 
 
-def running_for(family: str) -> Running | None:
-    """The running experiment of a list family, as this process last read it."""
+def running() -> dict[str, Running]:
+    """Every running experiment by list family, as this process last read them."""
     now = time.monotonic()
     if now - _cache["at"] > settings.PICKS_EXPERIMENT_CACHE_SECONDS:
         with _cache_lock:
             if now - _cache["at"] > settings.PICKS_EXPERIMENT_CACHE_SECONDS:
                 _cache["running"] = _decode(store.client().get(keys.experiments()))
                 _cache["at"] = now
-    return _cache["running"].get(family)
+    return _cache["running"]
+
+
+def running_for(family: str) -> Running | None:
+    """The running experiment of a list family, as this process last read it."""
+    return running().get(family)
 
 
 def forget_cached() -> None:
@@ -144,7 +149,7 @@ def start(experiment: Experiment) -> None:
         if other.exists():
             raise ExperimentError(f"{other.first().name} already runs on {experiment.family}")
         experiment.salt = experiment.salt or secrets.token_hex(8)
-        experiment.buckets = stats.allocate([v.share for v in variants], experiment.buckets or None)
+        _allocate(experiment, variants)
         experiment.status = Experiment.Status.RUNNING
         experiment.started_at = experiment.started_at or timezone.now()
         experiment.stopped_at = None
@@ -154,11 +159,15 @@ def start(experiment: Experiment) -> None:
 
 def reshare(experiment: Experiment) -> None:
     """After a change of shares: move only the buckets the change needs."""
-    variants = check(experiment)
-    experiment.buckets = stats.allocate([v.share for v in variants], experiment.buckets or None)
+    _allocate(experiment, check(experiment))
     experiment.save(update_fields=["buckets"])
     if experiment.status == Experiment.Status.RUNNING:
         publish_definitions()
+
+
+def _allocate(experiment: Experiment, variants: list[Variant]) -> None:
+    """Buckets for the variants' shares, moving as few as possible from the ones before."""
+    experiment.buckets = stats.allocate([v.share for v in variants], experiment.buckets or None)
 
 
 def stop(experiment: Experiment) -> None:
@@ -233,11 +242,11 @@ def record_outcomes(events: list[tuple[int, str]]) -> None:
     wanted = [(user_id, kind) for user_id, kind in events if kind in OUTCOMES]
     if not wanted:
         return
-    running = [r for r in (running_for(f) for f in Experiment.Family.values) if r is not None]
-    if not running:
+    current = running().values()
+    if not current:
         return
     pipe = store.client().pipeline(transaction=False)
-    for experiment in running:
+    for experiment in current:
         for user_id, kind in wanted:
             reader = reader_key(user_id=user_id)
             arm = experiment.arm_of(reader)
