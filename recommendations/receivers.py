@@ -1,6 +1,7 @@
 """Keep Redis in step with writes made anywhere (the API, the admin, a shell): catalog saves
 and deletes change the item cards, and a closed account is marked for the Redis-only list
-endpoints, which never read the user table. Each change follows the write's commit."""
+endpoints, which never read the user table; a deleted experiment stops being served and its
+counters go. Each change follows the write's commit."""
 
 from django.conf import settings
 from django.db import transaction
@@ -11,6 +12,8 @@ from redis.exceptions import RedisError
 from accounts.models import User
 from catalog.models import Category, Item
 from recommendations import store
+from recommendations.models import Experiment
+from recommendations.services import experiments
 from recommendations.services.publish import item_card, logger, refresh_item_card
 
 
@@ -65,3 +68,16 @@ def account_saved(sender: type, instance: User, **kwargs: object) -> None:
     if not instance.is_active:
         pk = instance.pk
         transaction.on_commit(lambda: _close(pk))
+
+
+@receiver(post_delete, sender=Experiment, dispatch_uid="picks_forget_deleted_experiment")
+def experiment_deleted(sender: type, instance: Experiment, **kwargs: object) -> None:
+    pk, running = instance.pk, instance.status == Experiment.Status.RUNNING
+
+    def forget() -> None:
+        try:
+            experiments.forget(pk, was_running=running)
+        except RedisError:  # its counters stay until the prefix is cleared; reads re-check
+            logger.warning("could not forget deleted experiment %s in Redis", pk, exc_info=True)
+
+    transaction.on_commit(forget)

@@ -359,6 +359,8 @@ def _rate(count: int, of: int) -> float:
     return count / of if of else 0.0
 
 
-def forget_counts(experiment: Experiment) -> int:
-    """Delete an experiment's counters (when it is deleted)."""
-    return store.unlink_matching(keys.experiment_pattern(experiment.pk))
+def forget(experiment_id: int, *, was_running: bool) -> None:
+    """After an experiment's delete: no server serves it any more, and its counters go."""
+    if was_running:
+        publish_definitions()
+    store.unlink_matching(keys.experiment_pattern(experiment_id))

@@ -263,3 +263,18 @@ def test_staff_read_the_report_page_and_the_admin_edits_experiments(shop, client
     assert "In experiments:" in user_page.content.decode()
     client.force_login(UserFactory(is_staff=False))
     assert client.get("/admin/dashboard/experiments/paged/").status_code == 302
+
+
+def test_a_deleted_running_experiment_stops_serving_and_its_counts_go(
+    shop, django_capture_on_commit_callbacks
+):
+    experiment = make("deleted")
+    experiments.start(experiment)
+    client = client_for(UserFactory.build(pk=int(shop.user_ids[5])))
+    assert client.get("/api/recommendations/top-buys/").json()["experiment"] is not None
+    counters = store.client().keys(store.keys.experiment_pattern(experiment.pk))
+    assert counters
+    with django_capture_on_commit_callbacks(execute=True):
+        experiment.delete()
+    assert client.get("/api/recommendations/top-buys/").json()["experiment"] is None
+    assert not store.client().exists(*counters)
