@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from recommendations import store
 from recommendations.ml import experiments as stats
+from recommendations.ml.als import AlsParams
 from recommendations.models import Experiment, Interaction, ModelRun, Variant
 from recommendations.store import keys
 
@@ -191,10 +192,8 @@ def promote(experiment: Experiment, name: str) -> str:
             "running or stop it"
         )
     if variant.lists == Variant.Lists.ALS:
-        from recommendations.services.training.als import current_als_params
-
         # Later runs train with the parameters of the latest run that chose some (tuned).
-        params = {**current_als_params().as_dict(), **variant.params}
+        params = variant_als_params(variant).as_dict()
         ModelRun.objects.create(
             kind=ModelRun.Kind.ALS, status=ModelRun.Status.SUCCEEDED, params=params,
             trials=[{"params": params, "promoted_from": experiment.name}],
@@ -216,21 +215,26 @@ def promote(experiment: Experiment, name: str) -> str:
 def generate_experiment_lists() -> str:
     """For each running experiment's `als` variant: an ALS with its parameters (recorded as
     a model run, never served by default) and top buys from it into the variant's family."""
-    from recommendations.ml.als import AlsParams
     from recommendations.services.precompute.top_buys import generate_top_buys
-    from recommendations.services.training.als import current_als_params, train_als_model
+    from recommendations.services.training.als import train_als_model
 
     done = []
     for experiment in Experiment.objects.filter(status=Experiment.Status.RUNNING):
         for index, variant in enumerate(experiment.variants.all()):
             if variant.lists != Variant.Lists.ALS:
                 continue
-            params = AlsParams(**{**current_als_params().as_dict(), **variant.params})
-            run = train_als_model(params=params, serve=False)
+            run = train_als_model(params=variant_als_params(variant), serve=False)
             family = keys.variant_family(experiment.family, experiment.pk, index)
             result = generate_top_buys(run=run, family=family)
             done.append(f"{experiment.name}/{variant.name}: {result.lists} lists")
     return "; ".join(done) or "no running experiment has a variant of its own lists"
+
+
+def variant_als_params(variant: Variant) -> AlsParams:
+    """The current ALS parameters with the variant's own in place of theirs."""
+    from recommendations.services.training.als import current_als_params, replace_params
+
+    return replace_params(current_als_params(), **variant.params)
 
 
 # ---- outcomes -------------------------------------------------------------------------------

@@ -67,9 +67,9 @@ class Publication:
     ) -> None:
         self.family = family
         self.lock = _family_lock(family, lock_seconds)
-        if keys.VARIANT_MARK in family:  # kept by every sweep from now on
-            client().sadd(keys.extra_families(), family)
         try:
+            if keys.VARIANT_MARK in family:  # kept by every sweep from now on
+                client().sadd(keys.extra_families(), family)
             self.version = int(
                 run_script(
                     "new_version.lua", keys=[keys.version_seq(), keys.versions(family)], args=[]
@@ -83,7 +83,7 @@ class Publication:
         self.packed: dict[str, bytes] = {}  # written with one MSET per batch
         self.pending = 0
         self.lists = 0
-        self.default_source = source_code(FAMILY_SOURCE.get(family, "als"))
+        self.default_source = source_code(FAMILY_SOURCE.get(keys.base_family(family), "als"))
         self.previous: int | None = None
         self.committed = False
         self.sampled: list[str] = []  # the first keys written: their memory is measured
