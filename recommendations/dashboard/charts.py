@@ -50,9 +50,10 @@ def _figure(
     right: float = 0.2,
     top: float = 0.35,
     bottom: float = 0.5,
+    grid: tuple[int, int] | None = None,
 ) -> tuple[Figure, object]:
-    """One axes with fixed margins in inches (a layout engine would cost a second draw:
-    two to three times the time of the chart)."""
+    """One axes (or a `grid` of rows x columns of them) with fixed margins in inches (a
+    layout engine would cost a second draw: two to three times the time of the chart)."""
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(width, height), dpi=96)
         fig.subplots_adjust(
@@ -60,8 +61,10 @@ def _figure(
             right=1 - right / width,
             top=1 - top / height,
             bottom=bottom / height,
+            wspace=0.45,
+            hspace=0.55,
         )
-        return fig, fig.subplots()
+        return fig, fig.subplots(*grid, squeeze=False) if grid else fig.subplots()
 
 
 def _date_axis(ax: object, when: Sequence[dt.date] = ()) -> None:
@@ -193,13 +196,9 @@ def trials(points: dict[str, tuple[Sequence[float], Sequence[float]]], *, metric
     columns = min(4, len(points))
     rows = (len(points) + columns - 1) // columns
     with matplotlib.rc_context(STYLE):
-        width, height = 2.3 * columns, 2.0 * rows
-        fig = Figure(figsize=(width, height), dpi=96)
-        fig.subplots_adjust(
-            left=0.75 / width, right=1 - 0.15 / width, top=1 - 0.15 / height,
-            bottom=0.5 / height, wspace=0.45, hspace=0.55,
-        )  # fmt: skip
-        axes = fig.subplots(rows, columns, squeeze=False)
+        fig, axes = _figure(
+            2.3 * columns, 2.0 * rows, left=0.75, right=0.15, top=0.15, grid=(rows, columns)
+        )
         for ax, (param, (xs, ys)) in zip(axes.flat, points.items(), strict=False):
             ax.scatter(xs, ys, s=14, color=COLOURS[0], alpha=0.8)
             ax.set_xlabel(param)

@@ -339,7 +339,7 @@ class ShownEntry:
 @dataclass(frozen=True)
 class ShownList:
     name: str
-    ranked: selectors.RankedList
+    ranked: selectors.RankedList | None  # None: nothing to read, `note` says why
     entries: list[ShownEntry]
     note: str = ""
 
@@ -372,7 +372,7 @@ def lists_for(user_id: int, *, limit: int = 20) -> list[ShownList]:
     titles = dict(Item.objects.filter(pk__in=because_ids).values_list("pk", "title"))
     out = [ShownList(name, ranked, _entries(ranked, titles)) for name, ranked in shown]
     if note:
-        out.append(ShownList("Similar items", _empty_list(), [], note))
+        out.append(ShownList("Similar items", None, [], note))
     return out
 
 
@@ -392,10 +392,6 @@ def _entries(ranked: selectors.RankedList, titles: dict[int, str]) -> list[Shown
             )
         )
     return entries
-
-
-def _empty_list() -> selectors.RankedList:
-    return selectors.RankedList([], "none", False, None, None, 0)
 
 
 def variants_of(user_id: int) -> list[tuple[str, str, str]]:
