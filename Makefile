@@ -41,6 +41,7 @@ fmt: install
 bench: install services
 	$(BIN)/python bench/import_orders.py
 	$(BIN)/python bench/quality_online_retail.py
+	$(BIN)/python bench/blend_scale.py
 	$(BIN)/python bench/basket_online_retail.py
 	$(BIN)/python bench/als_path.py
 	$(BIN)/python bench/redis_publish.py
@@ -51,6 +52,7 @@ bench: install services
 	$(BIN)/python bench/freshness.py
 	$(BIN)/python bench/freshness_online_retail.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/spark_engine.py
 
 fuzz: install services
 	$(BIN)/python bench/fuzz.py

@@ -175,6 +175,11 @@ PICKS_EVENT_WEIGHTS = {
     "dislike": env.float("WEIGHT_DISLIKE", default=-2.0),
 }
 PICKS_LIST_LENGTH = env.int("LIST_LENGTH", default=100)
+# The engine of train_als_model, train_market_basket and evaluate: "local" (implicit, mlxtend
+# on this machine) or "spark" (MLlib on SPARK_MASTER: local[*], or a cluster's spark://...).
+PICKS_ENGINE = env.str("PICKS_ENGINE", default="local")
+SPARK_MASTER = env.str("SPARK_MASTER", default="local[*]")
+SPARK_DRIVER_MEMORY = env.str("SPARK_DRIVER_MEMORY", default="2g")
 # Client timestamps (events, orders, imports) further ahead of the clock than this, or before
 # the earliest date, are refused: one absurd date must not skew recency for everyone.
 PICKS_MAX_FUTURE_SECONDS = env.int("MAX_FUTURE_SECONDS", default=900)

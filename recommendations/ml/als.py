@@ -17,7 +17,10 @@ FILTERED_SCORE = np.finfo(np.float32).min / 2
 class AlsParams:
     """Defaults tuned on Online Retail (docs/benchmarks.md); `tune` finds a shop's own.
 
-    `half_life_days` shapes the input (see data.confidence), the rest is implicit's.
+    `half_life_days` shapes the input (see data.confidence); factors to iterations are
+    implicit's ALS. The rest blend other families into top buys (ml/blend.py): item-item
+    neighbours with `item_weight` and the shop's demand over the last `trend_days` with
+    `trend_weight`, ALS keeping the remaining 1 - item_weight - trend_weight.
     """
 
     factors: int = 32
@@ -26,6 +29,33 @@ class AlsParams:
     iterations: int = 15
     half_life_days: float = 15.0
     seed: int = 0
+    item_weight: float = 0.0
+    item_weighting: str = "bm25"
+    item_neighbours: int = 200
+    trend_weight: float = 0.0
+    trend_days: float = 7.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.item_weight <= 1 and 0 <= self.trend_weight <= 1):
+            raise ValueError("item_weight and trend_weight must be between 0 and 1")
+        if self.item_weight + self.trend_weight > 1:
+            raise ValueError("item_weight + trend_weight must be at most 1")
+        if self.item_neighbours < 1 or not self.trend_days > 0:
+            raise ValueError("item_neighbours must be at least 1 and trend_days above 0")
+
+    @property
+    def family(self) -> str:
+        """What the blend is made of, for people: "als", "bm25", "als+bm25+trend" ..."""
+        parts = [
+            name
+            for name, weight in (
+                ("als", 1 - self.item_weight - self.trend_weight),
+                (self.item_weighting, self.item_weight),
+                ("trend", self.trend_weight),
+            )
+            if weight > 1e-9
+        ]
+        return "+".join(parts)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -37,7 +67,15 @@ def fit(
     """Train ALS on a users x items confidence matrix (values > 0)."""
     # implicit runs its own threads; a second BLAS thread pool would only fight them.
     with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(
+        model = unfitted(params, threads=threads)
+        model.fit(user_items.astype(np.float32).tocsr(), show_progress=False)
+    return model
+
+
+def unfitted(params: AlsParams, *, threads: int = 0) -> AlternatingLeastSquares:
+    """implicit's model with `params`, not trained (another engine may fill its factors)."""
+    with threadpool_limits(1, "blas"):  # implicit warns about a BLAS thread pool otherwise
+        return AlternatingLeastSquares(
             factors=params.factors,
             regularization=params.regularization,
             alpha=params.alpha,
@@ -46,8 +84,6 @@ def fit(
             num_threads=threads,
             calculate_training_loss=False,
         )
-        model.fit(user_items.astype(np.float32).tocsr(), show_progress=False)
-    return model
 
 
 def fold_in_users(

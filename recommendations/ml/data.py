@@ -260,7 +260,10 @@ class ScoreTable:
 
     def positive(self) -> "ScoreTable":
         """Only the pairs with a score above zero."""
-        keep = self.scores > 0
+        return self.subset(self.scores > 0)
+
+    def subset(self, keep: npt.NDArray[np.bool_]) -> "ScoreTable":
+        """Only the pairs in `keep`, over the same users x items."""
         return ScoreTable(
             self.user_ids[keep],
             self.item_ids[keep],

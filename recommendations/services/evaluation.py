@@ -1,59 +1,36 @@
 """`evaluate`: the current models trained on one part of the data and scored on the rest."""
 
 import dataclasses
-from dataclasses import dataclass
+from contextlib import ExitStack
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
 
-from recommendations.ml import als, mf, popularity
-from recommendations.ml.data import IdIndex, aggregate, holdout_mask, split_by_time
-from recommendations.ml.evaluate import ranking_metrics
-from recommendations.models import Interaction, ModelRun, OrderLine
-from recommendations.services.training.als import current_als_params
+from recommendations.ml import blend, mf
+from recommendations.ml.data import IdIndex, aggregate, holdout_mask
+from recommendations.ml.scores import pair_keys
+from recommendations.models import ModelRun
+from recommendations.services import engines
+from recommendations.services.event_log import load_events
+from recommendations.services.training.als import (
+    VALIDATION_DAYS,
+    current_als_params,
+    spark_fitter,
+    tune_als,
+)
 from recommendations.services.training.mf import (
     current_mf_params,
     fit_and_score,
     load_swipes,
     swipe_baselines,
 )
-from recommendations.services.training.model_runs import NoTrainingData, served_params
+from recommendations.services.training.model_runs import (
+    EVALUATED_USERS,
+    NoTrainingData,
+    served_params,
+)
 
 SPLITS = ("temporal", "random")
-
-
-@dataclass(frozen=True)
-class Events:
-    """Every weighted event as parallel arrays (database ids, seconds since the epoch)."""
-
-    user_ids: npt.NDArray[np.int64]
-    item_ids: npt.NDArray[np.int64]
-    weights: npt.NDArray[np.float32]
-    times: npt.NDArray[np.float64]
-
-
-def load_events() -> Events:
-    """Order lines of customers (cancellations negative) and logged events, with weights."""
-    weights = settings.PICKS_EVENT_WEIGHTS
-    lines = OrderLine.objects.filter(order__customer__isnull=False).values_list(
-        "order__customer_id", "item_id", "order__ordered_at", "order__is_cancelled", "quantity"
-    )
-    rows = [
-        (u, i, -weights["purchase"] if cancelled or q < 0 else weights["purchase"], t.timestamp())
-        for u, i, t, cancelled, q in lines.iterator(chunk_size=20_000)
-    ]
-    events = Interaction.objects.values_list("user_id", "item_id", "kind", "occurred_at")
-    rows += [(u, i, weights[k], t.timestamp()) for u, i, k, t in events.iterator(chunk_size=20_000)]
-    if not rows:
-        raise NoTrainingData("no events or orders to evaluate on")
-    array = np.array(rows, dtype=np.float64)
-    return Events(
-        array[:, 0].astype(np.int64),
-        array[:, 1].astype(np.int64),
-        array[:, 2].astype(np.float32),
-        array[:, 3],
-    )
 
 
 def evaluate_models(
@@ -63,56 +40,78 @@ def evaluate_models(
     k: int = 10,
     seed: int = 0,
     days: float | None = None,
+    tune: int = 0,
+    engine: str | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Metrics per model ("als", "popularity"; "mf" with its baselines "mf_bias" and
-    "mf_item_rate", and "ratings", where there are swipes or ratings) on the held-out part of
-    the chosen split.
+    """Metrics per model on the held-out part of the chosen split: the top-buys families
+    side by side ("als", item-item "bm25", "tfidf", "cosine", recent demand "trend", the
+    served parameters' "blend", and "popularity"; see ml/blend.compare_families), then "mf"
+    with its baselines "mf_bias" and "mf_item_rate", and "ratings", where there are swipes or
+    ratings.
 
     temporal: the last `days` (or the last `test_fraction` of the time span) are held out, and
     only items a user had not had before count. random: `test_fraction` of each user's items.
     The swipe models are scored on held-out swipes (or ratings) cut the same way.
+
+    The top-buys parameters are the current ones (the latest tuning's: it may have seen the
+    held-out part), or with `tune` trials ones tuned here as train_als_model tunes, on the
+    training part alone (its own last VALIDATION_DAYS, a random hold-out of its pairs as the
+    guard), so nothing is tuned on what is scored. `engine` "spark" fits ALS on Spark (tuning
+    stays here).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}")
-    if not 0 < test_fraction < 1 or k < 1:
-        raise ValueError("test_fraction must be between 0 and 1 and k at least 1")
+    if not 0 < test_fraction < 1 or k < 1 or tune < 0:
+        raise ValueError("test_fraction must be between 0 and 1, k at least 1 and tune 0 or more")
     events = load_events()
     users, items = IdIndex.of(events.user_ids), IdIndex.of(events.item_ids)
     params = dataclasses.replace(current_als_params(), seed=seed)
     if split == "temporal":
         cutoff = _cutoff(events.times, days=days, test_fraction=test_fraction)
-        before = events.times < cutoff
-        table = aggregate(
-            events.user_ids[before],
-            events.item_ids[before],
-            events.weights[before],
-            events.times[before],
-            now=cutoff,
-            users=users,
-            items=items,
-        ).positive()
-        train = table.matrix(half_life_days=params.half_life_days)
-        _, test = split_by_time(
-            users.index_of(events.user_ids),
-            items.index_of(events.item_ids),
-            events.weights,
-            events.times,
-            cutoff=cutoff,
-            shape=(len(users), len(items)),
-        )
+        held_out = blend.temporal_validation(
+            events.user_ids, events.item_ids, events.weights, events.times,
+            cutoff=cutoff, users=users, items=items, max_users=len(users), seed=seed,
+        )  # fmt: skip
+        if tune:
+            before = events.times < cutoff
+            validation = blend.temporal_validation(
+                events.user_ids[before], events.item_ids[before], events.weights[before],
+                events.times[before], cutoff=cutoff - VALIDATION_DAYS * 86_400,
+                users=users, items=items, max_users=EVALUATED_USERS, seed=seed,
+            )  # fmt: skip
+            params, _ = tune_als(
+                held_out.table, np.ones(len(held_out.table.scores), bool),
+                trials=tune, seed=seed, start=params, validation=validation,
+            )  # fmt: skip
     else:
         table = aggregate(
-            events.user_ids, events.item_ids, events.weights, events.times, now=events.times.max()
-        ).positive()
-        held_out = table.holdout(test_fraction=test_fraction, seed=seed)
-        train = table.matrix(half_life_days=params.half_life_days, mask=~held_out)
-        test = table.indicator(held_out)
-    model = als.fit(train, params)
-    top, _ = als.top_n(model, train, n=k)
-    popular = popularity.top_n_popular(train, n=k, exclude_seen=train)
+            events.user_ids, events.item_ids, events.weights, events.times,
+            now=events.times.max(), users=users, items=items,
+        ).positive()  # fmt: skip
+        held = table.holdout(test_fraction=test_fraction, seed=seed)
+        held_out = blend.held_out_validation(table, held, max_users=len(users), seed=seed)
+        if tune:  # as train_als_model tunes: its last month, of the pairs not held out
+            train = held_out.table
+            kept = ~np.isin(
+                pair_keys(events.user_ids, events.item_ids),
+                pair_keys(table.user_ids[held], table.item_ids[held]),
+            )
+            validation = blend.temporal_validation(
+                events.user_ids[kept], events.item_ids[kept], events.weights[kept],
+                events.times[kept], cutoff=events.times.max() - VALIDATION_DAYS * 86_400,
+                users=users, items=items, max_users=EVALUATED_USERS, seed=seed,
+            )  # fmt: skip
+            params, _ = tune_als(
+                train, np.ones(len(train.scores), bool), trials=tune, seed=seed, start=params,
+                validation=validation,
+            )  # fmt: skip
+    with ExitStack() as stack:
+        fit_als = None
+        if engines.chosen(engine) == "spark":
+            fit_als = stack.enter_context(spark_fitter(held_out.table))
+        families = blend.compare_families(held_out, params, k=k, fit_als=fit_als)
     return {
-        "als": ranking_metrics(top, test, k=k),
-        "popularity": ranking_metrics(popular, test, k=k),
+        **families,
         **evaluate_swipe_models(split=split, test_fraction=test_fraction, seed=seed, days=days),
     }
 

@@ -25,7 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from redis.exceptions import RedisError
 
 from recommendations import artifacts, store
-from recommendations.ml import als, foldin
+from recommendations.ml import als, blend, foldin
 from recommendations.ml.data import aggregate, confidence, top_k
 from recommendations.models import ModelRun, PendingRefresh
 from recommendations.services import aggregation, tables
@@ -183,14 +183,19 @@ def fresh_top_buys(
     n: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Item ids, scores and because of a user's top buys from their folded-in ALS factors
-    (`row` their ALS input), hidden and inactive items left out."""
-    ranked = artifact.model.item_factors @ factors
+    and `row`, their input as of now (a blend adds their item-item neighbours and the
+    model's demand), hidden and inactive items left out."""
+    model = artifact.blended
+    if model.plain:
+        ranked = artifact.model.item_factors @ factors
+    else:
+        ranked = blend.scores(model, factors[None, :], row)[0]
     ranked[inactive] = als.FILTERED_SCORE
     hidden_columns = artifact.items.index_of(np.fromiter(hidden, np.int64, len(hidden)))
     ranked[hidden_columns[hidden_columns >= 0]] = als.FILTERED_SCORE
     top = top_k(ranked[None, :], min(n, len(ranked)))[0]
     top = top[ranked[top] > als.FILTERED_SCORE]
-    because = explain(artifact.model, row, artifact.items.ids, top[None, :])[0]
+    because = explain(model, row, artifact.items.ids, top[None, :])[0]
     return artifact.items.ids[top], ranked[top].astype(np.float32), because
 
 

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 from io import StringIO
 
@@ -10,6 +11,7 @@ from catalog.models import Item
 from recommendations import store
 from recommendations.ml.als import AlsParams
 from recommendations.ml.basket import BasketParams
+from recommendations.ml.blend import GUARD_MARGIN
 from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import BatchMetadata, Interaction, ModelRun, UserProductInteraction
 from recommendations.services.aggregation import update_interactions
@@ -197,11 +199,49 @@ def test_the_quality_gate_refuses_a_worse_model_unless_forced(served):
 
 def test_tuning_records_every_trial_and_the_winner_becomes_the_current_params(served):
     run = train_als_model(tune=4)
-    assert len(run.trials) == 4
-    best = max(run.trials, key=lambda t: t["ndcg@10"])
+    assert len([t for t in run.trials if t["family"] == "als"]) == 4  # ALS alone, then blends
+    families = {t["family"] for t in run.trials}
+    assert {"bm25", "tfidf", "cosine", "trend", "als+bm25", "als+trend", "bm25+trend"} <= families
+    # plain ALS with the parameters tuning started from is the bar, with a margin
+    floor = run.trials[0]["guard_ndcg@10"] * (1 + GUARD_MARGIN)
+    checked = [t for t in run.trials[1:] if "guard_ndcg@10" in t]  # best first, until one passes
+    assert all(t["eligible"] == (t["guard_ndcg@10"] >= floor) for t in checked)
+    assert all(t["eligible"] is None for t in run.trials if "guard_ndcg@10" not in t)
+    assert run.trials[0]["eligible"] is True
+    best = max((t for t in run.trials if t["eligible"] is True), key=lambda t: t["ndcg@10"])
     assert run.params == best["params"]
     output = command("train_als_model")
     assert str(best["params"]["factors"]) in output
+
+
+def test_a_served_blend_publishes_lists_with_the_nearest_bought_item_as_the_reason(served):
+    params = AlsParams(item_weight=0.5, trend_weight=0.25, trend_days=30)
+    run = train_als_model(params=params, force=True)
+    assert run.published
+    assert run.metrics["ndcg@10"] > 2 * run.metrics["baseline_ndcg@10"]
+    generate_top_buys()
+    user = int(served.user_ids[0])
+    own = served.items_of_group(served.group_of_user(user))
+    entries = reads.read_top_buys(user_id=user, limit=10)
+    assert sum(e.item_id in own for e in entries) >= 8  # the blend still learnt the groups
+    bought = set(
+        UserProductInteraction.objects.filter(user_id=user, score__gt=0).values_list(
+            "product_id", flat=True
+        )
+    )
+    because = [e.because for e in entries if e.because]
+    assert because
+    assert set(because) <= bought
+
+
+def test_evaluate_tune_reports_the_families_and_changes_nothing_served(served):
+    runs = ModelRun.objects.count()
+    for split in ("temporal", "random"):
+        out = command("evaluate", "--split", split, "--days", "10", "--tune", "2", "--json")
+        results = json.loads(out)
+        assert {"als", "bm25", "tfidf", "cosine", "trend", "blend", "popularity"} <= set(results)
+        assert results["blend"]["ndcg@10"] > 2 * results["popularity"]["ndcg@10"]
+    assert ModelRun.objects.count() == runs  # evaluate records nothing, serves nothing
 
 
 def test_model_runs_record_metrics_against_popularity(served):

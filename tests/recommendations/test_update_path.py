@@ -503,8 +503,15 @@ def test_evaluate_scores_als_mf_and_ratings_beside_their_baselines(split):
     out = StringIO()
     call_command("evaluate", "--split", split, "--json", stdout=out)
     results = json.loads(out.getvalue())
-    assert set(results) == {"als", "popularity", "mf", "mf_bias", "mf_item_rate", "ratings"}
+    families = {"als", "bm25", "tfidf", "cosine", "trend", "blend", "popularity"}
+    assert set(results) == families | {"mf", "mf_bias", "mf_item_rate", "ratings"}
     assert results["als"]["ndcg@10"] > 1.5 * results["popularity"]["ndcg@10"]
+    for family in families:  # coverage and hit rate beside the ranking metrics
+        assert {"ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "coverage"} <= set(
+            results[family]
+        )
+    assert results["blend"]["family"] == "als"  # nothing tuned: the defaults are plain ALS
+    assert results["blend"]["ndcg@10"] == pytest.approx(results["als"]["ndcg@10"])
     baselines = results["mf_bias"]["auc"], results["mf_item_rate"]["auc"]
     assert results["mf"]["auc"] > max(0.85, *baselines)
     assert {"log_loss", "ndcg@10"} <= set(results["mf"])

@@ -4,6 +4,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from recommendations.management.commands._job import JobCommand
 from recommendations.ml.basket import BasketParams
+from recommendations.services.engines import ENGINES
 from recommendations.services.training.basket import train_market_basket
 from recommendations.services.training.model_runs import NoTrainingData
 
@@ -20,6 +21,9 @@ class Command(JobCommand):
         parser.add_argument(
             "--baskets", type=Path, help="one basket per line, items separated by commas"
         )
+        parser.add_argument(
+            "--engine", choices=ENGINES, help="local (mlxtend) or spark; default PICKS_ENGINE"
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         params = BasketParams(
@@ -32,7 +36,7 @@ class Command(JobCommand):
         if baskets is not None and not baskets.is_file():
             raise CommandError(f"no such file: {baskets}")
         try:
-            run = train_market_basket(params=params, baskets_file=baskets)
+            run = train_market_basket(params=params, baskets_file=baskets, engine=options["engine"])
         except (NoTrainingData, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         m = run.metrics

@@ -1,4 +1,4 @@
-"""`generate_top_buys`: every user's top N from the served ALS model."""
+"""`generate_top_buys`: every user's top N from the served top-buys model (ALS or a blend)."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from recommendations import artifacts, store
-from recommendations.ml import als, foldin
+from recommendations.ml import blend, foldin
 from recommendations.ml.data import IdIndex, build_matrix
 from recommendations.ml.scores import ScoreRows
 from recommendations.models import Interaction, ModelRun
@@ -50,11 +50,18 @@ def _confidence(rows: ScoreRows, artifact: object) -> sp.csr_matrix:
 
 
 def explain(
-    model: object, confidence: sp.csr_matrix, item_ids: npt.NDArray[np.int64], top: npt.NDArray
+    model: blend.Blend,
+    confidence: sp.csr_matrix,
+    item_ids: npt.NDArray[np.int64],
+    top: npt.NDArray,
 ) -> npt.NDArray[np.int64]:
-    """users x n: the item id of each user's pair that adds most to each entry's ALS score
-    (0 for none); `top` holds item indices, -1 padding."""
-    best = foldin.als_contributors(model, confidence, top)
+    """users x n: the item id of each user's pair that adds most to each entry's score (0 for
+    none): its nearest bought item where the blend has item-item neighbours, else the largest
+    share of its ALS score. `top` holds item indices, -1 padding."""
+    if model.similarity is not None:
+        best = blend.item_contributors(model.similarity, confidence, top)
+    else:
+        best = foldin.als_contributors(model.model, confidence, top)
     return np.where(best >= 0, item_ids[np.maximum(best, 0)], 0)
 
 
@@ -65,7 +72,7 @@ def generate_top_buys(
     run: ModelRun | None = None,
     family: str = store.TOP_BUYS,
 ) -> PublishResult:
-    """Every user's top N items from the served ALS model (or `run`'s, into `family`: an
+    """Every user's top N items from the served top-buys model (or `run`'s, into `family`: an
     experiment variant's lists), bought and disliked items left out.
 
     A batch of users is written to Redis by a second thread while the next one is scored.
@@ -80,6 +87,7 @@ def generate_top_buys(
     not_offered = _not_offered(artifact.users, artifact.items, rows)
     confidence = _confidence(rows, artifact)
     inactive = _inactive(artifact.items)
+    model = artifact.blended
     with (
         store.publishing(family) as publication,
         ThreadPoolExecutor(max_workers=1) as writer,
@@ -89,11 +97,11 @@ def generate_top_buys(
             range(0, len(artifact.users), batch_users), job="generate_top_buys", unit="batches"
         ):
             users = np.arange(start, min(start + batch_users, len(artifact.users)))
-            ids, scores = als.top_n(
-                artifact.model, not_offered, n=n, users=users, filter_items=inactive
+            ids, scores = blend.top_n(
+                model, confidence, not_offered, n=n, users=users, filter_items=inactive
             )
             item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
-            because = explain(artifact.model, confidence[users], artifact.items.ids, ids)
+            because = explain(model, confidence[users], artifact.items.ids, ids)
             if written is not None:
                 written.result()  # one batch in flight at a time; its errors surface here
             written = writer.submit(

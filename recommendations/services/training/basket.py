@@ -8,6 +8,7 @@ import numpy as np
 from recommendations import artifacts
 from recommendations.ml import basket
 from recommendations.models import ModelRun, OrderLine
+from recommendations.services import engines
 from recommendations.services.training.model_runs import NoTrainingData, recorded_run
 
 
@@ -40,10 +41,12 @@ def file_baskets(path: Path) -> list[list[str]]:
 
 
 def train_market_basket(
-    *, params: basket.BasketParams, baskets_file: Path | None = None
+    *, params: basket.BasketParams, baskets_file: Path | None = None, engine: str | None = None
 ) -> ModelRun:
-    """Mine FP-Growth rules from the orders (or a basket file) and record their counts."""
+    """Mine FP-Growth rules from the orders (or a basket file) and record their counts, with
+    mlxtend here or Spark's FPGrowth (`engine`, default the PICKS_ENGINE setting)."""
     params.check()
+    engine = engines.chosen(engine)
     baskets = file_baskets(baskets_file) if baskets_file else order_baskets()
     if not baskets:
         raise NoTrainingData("no baskets: import or push orders first")
@@ -51,10 +54,11 @@ def train_market_basket(
     with recorded_run(
         kind=ModelRun.Kind.BASKET, params={**params.__dict__, "source": source}
     ) as run:
-        mined = basket.mine(baskets, params)
+        mined = basket.mine(baskets, params) if engine == "local" else _spark_mine(baskets, params)
         run.data_size = {
             "baskets": len(baskets),
             "items": len({item for b in baskets for item in b}),
+            "engine": engine,
         }
         run.metrics = {
             "itemsets": len(mined.itemsets),
@@ -71,3 +75,12 @@ def train_market_basket(
             run.decision = "not served: mined from a file"
 
     return run
+
+
+def _spark_mine(baskets: list[list], params: basket.BasketParams) -> basket.Rules:
+    """basket.mine on Spark: the baskets go out once as Parquet through the storage."""
+    from recommendations.ml import spark
+
+    labels = {str(item): item for b in baskets for item in b}
+    with engines.staged("baskets", spark.baskets_parquet(baskets)) as path:
+        return spark.mine(engines.spark(), path, params, n_baskets=len(baskets), labels=labels)

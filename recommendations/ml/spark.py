@@ -1,0 +1,181 @@
+"""Apache Spark (MLlib) as the engine of the two models it shares with the single-machine
+path: implicit-feedback ALS and FP-Growth with association rules.
+
+Input arrives as Parquet (written once per run by the job, through the configured storage),
+so executors never query the database. What comes back has the single-machine shapes: ALS
+factors inside implicit's model object (the gate, fold-in, explanations and publishing stay
+as they are) and an mlxtend-shaped rules frame. No Django here; the session is made once per
+process and kept.
+"""
+
+import io
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from implicit.cpu.als import AlternatingLeastSquares
+
+from recommendations.ml import als, basket
+
+_sessions: dict[str, object] = {}
+
+
+def session(master: str, *, shuffle_partitions: int = 8, driver_memory: str = "2g") -> object:
+    """A SparkSession on `master` ("local[*]", "spark://host:7077"), made once per process."""
+    if master not in _sessions:
+        from pyspark.sql import SparkSession
+
+        # py4j logs every closed connection at INFO, even from finalizers at exit
+        logging.getLogger("py4j").setLevel(logging.WARNING)
+        _sessions[master] = (
+            SparkSession.builder.master(master)
+            .appName("picks")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+            .config("spark.driver.memory", driver_memory)
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            # FP-Growth recurses once per item of a basket's path in its tree: invoices of a
+            # few hundred lines overflow the JVM's default thread stack
+            .config("spark.driver.extraJavaOptions", "-Xss64m")
+            .config("spark.executor.extraJavaOptions", "-Xss64m")
+            .getOrCreate()
+        )
+        _sessions[master].sparkContext.setLogLevel("ERROR")
+    return _sessions[master]
+
+
+def stop_sessions() -> None:
+    """Stop every session this process made."""
+    for spark in _sessions.values():
+        spark.stop()
+    _sessions.clear()
+
+
+def scores_parquet(
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    age_days: npt.NDArray[np.float64],
+    held_out: npt.NDArray[np.bool_] | None = None,
+) -> bytes:
+    """A run's aggregated pairs (user and item indices, score, age in days, whether held out
+    for the gate) as Parquet bytes: what a job stores once for the executors."""
+    frame = pd.DataFrame(
+        {
+            "user": np.asarray(rows, np.int32),
+            "item": np.asarray(cols, np.int32),
+            "score": np.asarray(scores, np.float64),
+            "age_days": np.asarray(age_days, np.float64),
+            "held_out": np.zeros(len(rows), bool) if held_out is None else held_out,
+        }
+    )
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    return out.getvalue()
+
+
+def baskets_parquet(baskets: Sequence[Sequence[object]]) -> bytes:
+    """One row per basket, its distinct items as strings, as Parquet bytes."""
+    frame = pd.DataFrame({"items": [sorted({str(item) for item in b}) for b in baskets]})
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    return out.getvalue()
+
+
+def fit_als(
+    spark: object,
+    path: str,
+    params: als.AlsParams,
+    *,
+    shape: tuple[int, int],
+    with_held_out: bool = False,
+) -> AlternatingLeastSquares:
+    """Spark's implicit-preference ALS on the pairs Parquet at `path` (see scores_parquet;
+    the held-out ones left out unless `with_held_out`), each pair's input the same as
+    data.confidence gives: log(1 + score) halved every half_life_days of age. Its factors come
+    back in an implicit model of `shape` users x items (users or items Spark never saw keep
+    zero factors)."""
+    from pyspark.ml.recommendation import ALS
+    from pyspark.sql import functions as F
+
+    frame = spark.read.parquet(path)
+    if not with_held_out:
+        frame = frame.filter(~F.col("held_out"))
+    value = F.log1p(F.greatest(F.col("score"), F.lit(0.0)))
+    if params.half_life_days > 0:
+        age = F.greatest(F.col("age_days"), F.lit(0.0))
+        value = value * F.pow(F.lit(2.0), -age / F.lit(params.half_life_days))
+    frame = frame.select("user", "item", value.cast("float").alias("value")).filter("value > 0")
+    model = ALS(
+        rank=params.factors,
+        maxIter=params.iterations,
+        regParam=params.regularization,
+        alpha=params.alpha,
+        implicitPrefs=True,
+        userCol="user",
+        itemCol="item",
+        ratingCol="value",
+        seed=params.seed,
+        coldStartStrategy="drop",
+    ).fit(frame)
+    out = als.unfitted(params)
+    out.user_factors = _factors(model.userFactors, shape[0], params.factors)
+    out.item_factors = _factors(model.itemFactors, shape[1], params.factors)
+    return out
+
+
+def _factors(frame: object, rows: int, rank: int) -> npt.NDArray[np.float32]:
+    """Spark's (id, features) factor frame as a dense rows x rank array."""
+    local = frame.toPandas()
+    out = np.zeros((rows, rank), np.float32)
+    if len(local):
+        out[local["id"].to_numpy()] = np.stack(local["features"].to_numpy()).astype(np.float32)
+    return out
+
+
+def mine(
+    spark: object,
+    path: str,
+    params: basket.BasketParams,
+    *,
+    n_baskets: int,
+    labels: dict[str, object] | None = None,
+) -> basket.Rules:
+    """FP-Growth and association rules (one item on the right, as mlxtend's path keeps) on the
+    baskets Parquet at `path` (see baskets_parquet), in the shapes basket.mine returns; item
+    labels mapped back through `labels` (str -> the basket's own item), else strings."""
+    from pyspark.ml.fpm import FPGrowth
+
+    params.check()
+    model = FPGrowth(
+        itemsCol="items", minSupport=params.min_support, minConfidence=params.min_confidence
+    ).fit(spark.read.parquet(path))
+    itemsets = model.freqItemsets.toPandas()
+    itemsets = pd.DataFrame(
+        {
+            "support": itemsets["freq"].to_numpy() / n_baskets,
+            "itemsets": [_labelled(items, labels) for items in itemsets["items"]],
+        }
+    )
+    rules = model.associationRules.toPandas()
+    rules = pd.DataFrame(
+        {
+            "antecedents": [_labelled(a, labels) for a in rules["antecedent"]],
+            "consequents": [_labelled(c, labels) for c in rules["consequent"]],
+            "support": rules["support"].to_numpy(),
+            "confidence": rules["confidence"].to_numpy(),
+            "lift": rules["lift"].to_numpy(),
+        }
+    )
+    if params.max_len is not None:
+        itemsets = itemsets[itemsets["itemsets"].map(len) <= params.max_len]
+        size = rules["antecedents"].map(len) + 1
+        rules = rules[size <= params.max_len]
+    rules = rules[rules["lift"] >= params.min_lift].reset_index(drop=True)
+    return basket.Rules(itemsets.reset_index(drop=True), rules, n_baskets)
+
+
+def _labelled(items: Sequence[str], labels: dict[str, object] | None) -> frozenset:
+    return frozenset(items if labels is None else (labels[item] for item in items))
