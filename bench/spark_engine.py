@@ -9,8 +9,8 @@
 2. Groceries: `train_market_basket --baskets FILE --min-support 0.006 --min-confidence 0.25
    --min-lift 0` with each engine (463 rules each).
 3. A synthetic shop (`generate_demo_data`): `train_als_model --force` and
-   `train_market_basket` with each engine, alternating, wall time and peak memory of the
-   job's own process (Spark's JVM is a child: its memory is counted by GNU time too).
+   `train_market_basket` with each engine, alternating: wall time, and the peak RSS GNU time
+   reports (the job's Python process; Spark's JVM, a separate process, is not in it).
 """
 
 import argparse

@@ -8,7 +8,8 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-from recommendations.models import Interaction, OrderLine
+from recommendations.services import tables
+from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
 from recommendations.services.training.model_runs import NoTrainingData
 
 
@@ -23,23 +24,31 @@ class Events:
 
 
 def load_events() -> Events:
-    """Order lines of customers (cancellations negative) and logged events, with weights."""
+    """Order lines of customers (cancellations negative) and logged events, with weights:
+    read as arrays (services/sql.fetch_array), never a Python tuple per row."""
     weights = settings.PICKS_EVENT_WEIGHTS
-    lines = OrderLine.objects.filter(order__customer__isnull=False).values_list(
-        "order__customer_id", "item_id", "order__ordered_at", "order__is_cancelled", "quantity"
+    purchase = float(weights["purchase"])
+    lines = fetch_array(
+        f"SELECT o.customer_id, l.item_id, "
+        f"CASE WHEN o.is_cancelled OR l.quantity < 0 THEN %s ELSE %s END, o.ordered_at "
+        f"FROM {tables.LINES} l JOIN {tables.ORDERS} o ON o.id = l.order_id "
+        f"WHERE o.customer_id IS NOT NULL",
+        [-purchase, purchase],
+        types=(INT, INT, FLOAT, TIME),
     )
-    rows = [
-        (u, i, -weights["purchase"] if cancelled or q < 0 else weights["purchase"], t.timestamp())
-        for u, i, t, cancelled, q in lines.iterator(chunk_size=20_000)
-    ]
-    events = Interaction.objects.values_list("user_id", "item_id", "kind", "occurred_at")
-    rows += [(u, i, weights[k], t.timestamp()) for u, i, k, t in events.iterator(chunk_size=20_000)]
-    if not rows:
+    cases = " ".join("WHEN %s THEN %s" for _ in weights)
+    events = fetch_array(
+        f"SELECT user_id, item_id, CASE kind {cases} ELSE 0.0 END, occurred_at "
+        f"FROM {tables.EVENTS}",
+        [value for kind, weight in weights.items() for value in (kind, float(weight))],
+        types=(INT, INT, FLOAT, TIME),
+    )
+    rows = np.concatenate([lines.reshape(-1, 4), events.reshape(-1, 4)])
+    if not len(rows):
         raise NoTrainingData("no events or orders to evaluate on")
-    array = np.array(rows, dtype=np.float64)
     return Events(
-        array[:, 0].astype(np.int64),
-        array[:, 1].astype(np.int64),
-        array[:, 2].astype(np.float32),
-        array[:, 3],
+        rows[:, 0].astype(np.int64),
+        rows[:, 1].astype(np.int64),
+        rows[:, 2].astype(np.float32),
+        rows[:, 3],
     )

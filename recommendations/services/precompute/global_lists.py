@@ -5,38 +5,47 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from recommendations import store
 from recommendations.ml import popularity
 from recommendations.ml.data import IdIndex
 from recommendations.models import Interaction, OrderLine
+from recommendations.services import tables
 from recommendations.services.clock import run_time
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step
 from recommendations.services.publish import active_item_ids
+from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
 
 
 def _positive_events(
     since: timezone.datetime, until: timezone.datetime
 ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
-    """(item id, time as epoch seconds, weight) of purchases, carts, likes and views between."""
-    weights = settings.PICKS_EVENT_WEIGHTS
-    lines = OrderLine.objects.filter(
-        order__ordered_at__gte=since,
-        order__ordered_at__lte=until,
-        order__is_cancelled=False,
-        quantity__gt=0,
-    ).values_list("item_id", "order__ordered_at")
-    rows = [(i, t.timestamp(), weights["purchase"]) for i, t in lines]
-    events = Interaction.objects.filter(occurred_at__gte=since, occurred_at__lte=until).exclude(
-        kind=Interaction.Kind.DISLIKE
+    """(item id, time as epoch seconds, weight) of purchases, carts, likes and views between,
+    read as arrays (no Python tuple per row)."""
+    weights = {
+        k: w for k, w in settings.PICKS_EVENT_WEIGHTS.items() if k != Interaction.Kind.DISLIKE
+    }
+    since, until = (connection.ops.adapt_datetimefield_value(t) for t in (since, until))
+    lines = fetch_array(
+        f"SELECT l.item_id, o.ordered_at, %s FROM {tables.LINES} l "
+        f"JOIN {tables.ORDERS} o ON o.id = l.order_id "
+        f"WHERE o.ordered_at >= %s AND o.ordered_at <= %s AND NOT o.is_cancelled "
+        f"AND l.quantity > 0",
+        [float(weights["purchase"]), since, until],
+        types=(INT, TIME, FLOAT),
     )
-    rows += [
-        (i, t.timestamp(), weights[k])
-        for i, t, k in events.values_list("item_id", "occurred_at", "kind")
-    ]
-    array = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    cases = " ".join("WHEN %s THEN %s" for _ in weights)
+    events = fetch_array(
+        f"SELECT item_id, occurred_at, CASE kind {cases} ELSE 0.0 END FROM {tables.EVENTS} "
+        f"WHERE occurred_at >= %s AND occurred_at <= %s AND kind <> %s",
+        [*(v for kind, w in weights.items() for v in (kind, float(w))), since, until,
+         Interaction.Kind.DISLIKE],
+        types=(INT, TIME, FLOAT),
+    )  # fmt: skip
+    array = np.concatenate([lines.reshape(-1, 3), events.reshape(-1, 3)])
     return array[:, 0].astype(np.int64), array[:, 1], array[:, 2]
 
 

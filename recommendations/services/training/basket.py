@@ -7,8 +7,9 @@ import numpy as np
 
 from recommendations import artifacts
 from recommendations.ml import basket
-from recommendations.models import ModelRun, OrderLine
-from recommendations.services import engines
+from recommendations.models import ModelRun
+from recommendations.services import engines, tables
+from recommendations.services.sql import INT, fetch_array
 from recommendations.services.training.model_runs import NoTrainingData, recorded_run
 
 
@@ -20,14 +21,15 @@ class BasketArtifact:
 
 def order_baskets() -> list[list[int]]:
     """Item ids per non-cancelled invoice (guest orders too), lines with a positive quantity."""
-    pairs = np.array(
-        OrderLine.objects.filter(order__is_cancelled=False, quantity__gt=0)
-        .order_by("order_id")
-        .values_list("order_id", "item_id"),
-        dtype=np.int64,
-    ).reshape(-1, 2)
+    pairs = fetch_array(
+        f"SELECT l.order_id, l.item_id FROM {tables.LINES} l "
+        f"JOIN {tables.ORDERS} o ON o.id = l.order_id "
+        f"WHERE NOT o.is_cancelled AND l.quantity > 0",
+        types=(INT, INT),
+    ).astype(np.int64)
     if not len(pairs):
         return []
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]  # by order (the reads come unsorted)
     splits = np.flatnonzero(np.diff(pairs[:, 0])) + 1
     return [part.tolist() for part in np.split(pairs[:, 1], splits)]
 
