@@ -108,10 +108,15 @@ def fit_als(
         age = F.greatest(F.col("age_days"), F.lit(0.0))
         value = value * F.pow(F.lit(2.0), -age / F.lit(params.half_life_days))
     frame = frame.select("user", "item", value.cast("float").alias("value")).filter("value > 0")
+    # MLlib multiplies regParam by each user's (item's) number of pairs; implicit does not.
+    # Divided by the mean number per user, the parameters tuned for implicit mean about the
+    # same here.
+    counts = frame.agg(F.count("*").alias("pairs"), F.countDistinct("user").alias("users"))
+    pairs, users = counts.first()
     model = ALS(
         rank=params.factors,
         maxIter=params.iterations,
-        regParam=params.regularization,
+        regParam=params.regularization / max(pairs / max(users, 1), 1.0),
         alpha=params.alpha,
         implicitPrefs=True,
         userCol="user",
