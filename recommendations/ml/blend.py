@@ -178,15 +178,26 @@ def top_n(
             part = slice(start, start + batch_size)
             batch = users[part]
             ranked = scores(blend, factors[part], confidence[batch])
-            hidden = exclude[batch].tocoo()
-            ranked[hidden.row, hidden.col] = -np.inf
-            if filter_items is not None and len(filter_items):
-                ranked[:, filter_items] = -np.inf
-            best = top_k(ranked, n)
-            got = np.take_along_axis(ranked, best, axis=1)
-            ids[part] = np.where(np.isfinite(got), best, -1)
-            values[part] = np.where(np.isfinite(got), got, 0)
+            ids[part], values[part] = _best(ranked, exclude[batch], n, filter_items)
     return ids, values
+
+
+def _best(
+    ranked: npt.NDArray[np.float32],
+    exclude: sp.csr_matrix,
+    n: int,
+    filter_items: npt.NDArray[np.int64] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Each row's `n` best columns of `ranked` outside `exclude` (same rows) and
+    `filter_items`, best first, and their scores; -1 and 0 pad. `ranked` is overwritten."""
+    hidden = exclude.tocoo()
+    ranked[hidden.row, hidden.col] = -np.inf
+    if filter_items is not None and len(filter_items):
+        ranked[:, filter_items] = -np.inf
+    best = top_k(ranked, min(n, ranked.shape[1]))
+    got = np.take_along_axis(ranked, best, axis=1)
+    valid = np.isfinite(got)
+    return np.where(valid, best, -1), np.where(valid, got, 0)
 
 
 def item_contributors(
@@ -254,15 +265,6 @@ def _ndcg(top: npt.NDArray[np.int64], validation: Validation, k: int) -> float:
     return ranking_metrics(top, validation.truth[validation.users], k=k)[f"ndcg@{k}"]
 
 
-def _top(ranked: npt.NDArray[np.float32], exclude: sp.csr_matrix, k: int) -> npt.NDArray:
-    """Each row's k best columns outside `exclude`, -1 padding."""
-    ranked = ranked.copy()
-    hidden = exclude.tocoo()
-    ranked[hidden.row, hidden.col] = -np.inf
-    best = top_k(ranked, min(k, ranked.shape[1]))
-    return np.where(np.isfinite(np.take_along_axis(ranked, best, 1)), best, -1)
-
-
 def _blend_key(item_weight: float, weighting: str, neighbours: int, trend_weight: float,
                days: float) -> tuple:  # fmt: skip
     """What a blend computes: settings of a part with weight 0 do not matter."""
@@ -315,7 +317,7 @@ class _Scorer:
             ranked = ranked + item_weight * self.item_part
         if trend_weight:
             ranked = ranked + trend_weight * _standardised(self.validation.demand(days)[None, :])
-        return _ndcg(_top(ranked, self.exclude, self.k), self.validation, self.k)
+        return _ndcg(_best(ranked, self.exclude, self.k)[0], self.validation, self.k)
 
 
 def tune(
@@ -501,10 +503,10 @@ def compare_families(
             fit_matrix, weighting=weighting, neighbours=params.item_neighbours
         )
         ranked = np.asarray((fit_matrix[users] @ similarity).todense(), np.float32)
-        out[weighting] = ranking_metrics(_top(ranked, exclude[users], k), truth, k=k)
+        out[weighting] = ranking_metrics(_best(ranked, exclude[users], k)[0], truth, k=k)
     demand = validation.demand(params.trend_days)
-    ranked = np.broadcast_to(demand[None, :], (len(users), len(demand)))
-    out["trend"] = ranking_metrics(_top(ranked, exclude[users], k), truth, k=k)
+    ranked = np.repeat(demand[None, :], len(users), axis=0)
+    out["trend"] = ranking_metrics(_best(ranked, exclude[users], k)[0], truth, k=k)
     served = fit_parts(fit_matrix, params, demand=demand, model=model)
     top, _ = top_n(served, fit_matrix, exclude, n=k, users=users)
     out["blend"] = {**ranking_metrics(top, truth, k=k), "family": params.family}

@@ -23,11 +23,19 @@ class Events:
     times: npt.NDArray[np.float64]
 
 
+def event_weight_sql() -> tuple[str, list]:
+    """SQL for a logged event's weight by its `kind` (PICKS_EVENT_WEIGHTS, 0 for a kind it
+    does not name), and the SQL's parameters."""
+    weights = settings.PICKS_EVENT_WEIGHTS
+    cases = " ".join("WHEN %s THEN %s" for _ in weights)
+    params = [value for kind, weight in weights.items() for value in (kind, float(weight))]
+    return f"CASE kind {cases} ELSE 0.0 END", params
+
+
 def load_events() -> Events:
     """Order lines of customers (cancellations negative) and logged events, with weights:
     read as arrays (services/sql.fetch_array), never a Python tuple per row."""
-    weights = settings.PICKS_EVENT_WEIGHTS
-    purchase = float(weights["purchase"])
+    purchase = float(settings.PICKS_EVENT_WEIGHTS["purchase"])
     lines = fetch_array(
         f"SELECT o.customer_id, l.item_id, "
         f"CASE WHEN o.is_cancelled OR l.quantity < 0 THEN %s ELSE %s END, o.ordered_at "
@@ -36,11 +44,10 @@ def load_events() -> Events:
         [-purchase, purchase],
         types=(INT, INT, FLOAT, TIME),
     )
-    cases = " ".join("WHEN %s THEN %s" for _ in weights)
+    weight, weight_params = event_weight_sql()
     events = fetch_array(
-        f"SELECT user_id, item_id, CASE kind {cases} ELSE 0.0 END, occurred_at "
-        f"FROM {tables.EVENTS}",
-        [value for kind, weight in weights.items() for value in (kind, float(weight))],
+        f"SELECT user_id, item_id, {weight}, occurred_at FROM {tables.EVENTS}",
+        weight_params,
         types=(INT, INT, FLOAT, TIME),
     )
     rows = np.concatenate([lines.reshape(-1, 4), events.reshape(-1, 4)])

@@ -14,6 +14,7 @@ from recommendations.ml.data import IdIndex
 from recommendations.models import Interaction, OrderLine
 from recommendations.services import tables
 from recommendations.services.clock import run_time
+from recommendations.services.event_log import event_weight_sql
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step
 from recommendations.services.publish import active_item_ids
@@ -25,26 +26,22 @@ def _positive_events(
 ) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
     """(item id, time as epoch seconds, weight) of purchases, carts, likes and views between,
     read as arrays (no Python tuple per row)."""
-    weights = {
-        k: w for k, w in settings.PICKS_EVENT_WEIGHTS.items() if k != Interaction.Kind.DISLIKE
-    }
     since, until = (connection.ops.adapt_datetimefield_value(t) for t in (since, until))
     lines = fetch_array(
         f"SELECT l.item_id, o.ordered_at, %s FROM {tables.LINES} l "
         f"JOIN {tables.ORDERS} o ON o.id = l.order_id "
         f"WHERE o.ordered_at >= %s AND o.ordered_at <= %s AND NOT o.is_cancelled "
         f"AND l.quantity > 0",
-        [float(weights["purchase"]), since, until],
+        [float(settings.PICKS_EVENT_WEIGHTS["purchase"]), since, until],
         types=(INT, TIME, FLOAT),
     )
-    cases = " ".join("WHEN %s THEN %s" for _ in weights)
+    weight, weight_params = event_weight_sql()
     events = fetch_array(
-        f"SELECT item_id, occurred_at, CASE kind {cases} ELSE 0.0 END FROM {tables.EVENTS} "
+        f"SELECT item_id, occurred_at, {weight} FROM {tables.EVENTS} "
         f"WHERE occurred_at >= %s AND occurred_at <= %s AND kind <> %s",
-        [*(v for kind, w in weights.items() for v in (kind, float(w))), since, until,
-         Interaction.Kind.DISLIKE],
+        [*weight_params, since, until, Interaction.Kind.DISLIKE],
         types=(INT, TIME, FLOAT),
-    )  # fmt: skip
+    )
     array = np.concatenate([lines.reshape(-1, 3), events.reshape(-1, 3)])
     return array[:, 0].astype(np.int64), array[:, 1], array[:, 2]
 
