@@ -175,6 +175,11 @@ PICKS_EVENT_WEIGHTS = {
     "dislike": env.float("WEIGHT_DISLIKE", default=-2.0),
 }
 PICKS_LIST_LENGTH = env.int("LIST_LENGTH", default=100)
+# Above this many active items, similar items come from approximate neighbours (faiss).
+PICKS_SIMILAR_EXACT_MAX_ITEMS = env.int("SIMILAR_EXACT_MAX_ITEMS", default=20_000)
+# Above this many items, top buys (plain ALS) and decks find each user's best items by
+# approximate search (faiss inverted lists) instead of scoring every item.
+PICKS_EXACT_SCORING_MAX_ITEMS = env.int("EXACT_SCORING_MAX_ITEMS", default=20_000)
 # The engine of train_als_model, train_market_basket and evaluate: "local" (implicit, mlxtend
 # on this machine) or "spark" (MLlib on SPARK_MASTER: local[*], or a cluster's spark://...).
 PICKS_ENGINE = env.str("PICKS_ENGINE", default="local")

@@ -8,7 +8,8 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from recommendations.ml.data import unit_rows
+from recommendations.ml.data import best_unseen, unit_rows
+from recommendations.ml.neighbours import ApproximateColumns
 
 FILTERED_SCORE = np.finfo(np.float32).min / 2
 
@@ -102,31 +103,21 @@ def top_n(
     *,
     n: int,
     users: npt.NDArray[np.int64] | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 1000,
     filter_items: npt.NDArray[np.int64] | None = None,
+    index: ApproximateColumns | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Item indices and scores, one row per user (all users or `users`), `exclude`d items
-    removed; rows are padded with -1 where fewer than `n` items remain."""
+    removed; rows are padded with -1 where fewer than `n` items remain. With `index` (built
+    on the item factors, `filter_items` left out) the items come from approximate search."""
     users = np.arange(exclude.shape[0]) if users is None else np.asarray(users)
-    n = min(n, exclude.shape[1])
-    ids = np.full((len(users), n), -1, dtype=np.int64)
-    scores = np.zeros((len(users), n), dtype=np.float32)
-    with threadpool_limits(1, "blas"):
-        for start in range(0, len(users), batch_size):
-            batch = users[start : start + batch_size]
-            got_ids, got_scores = model.recommend(
-                batch,
-                exclude[batch],
-                N=n,
-                filter_already_liked_items=True,
-                filter_items=filter_items,
-            )
-            width = got_ids.shape[1]
-            # implicit pushes filtered items to the end with the lowest float32 score.
-            valid = (got_scores > FILTERED_SCORE) & (got_ids >= 0)
-            ids[start : start + len(batch), :width] = np.where(valid, got_ids, -1)
-            scores[start : start + len(batch), :width] = np.where(valid, got_scores, 0)
-    return ids, scores
+    if index is not None:
+        return index.best_unseen(model.user_factors[users], k=n, exclude=exclude[users])
+    return best_unseen(
+        model.user_factors[users], model.item_factors, k=n, exclude=exclude[users],
+        blocked=None if filter_items is None else np.asarray(filter_items, np.int64),
+        batch=batch_size,
+    )  # fmt: skip
 
 
 def item_vectors(model: AlternatingLeastSquares) -> npt.NDArray[np.float32]:

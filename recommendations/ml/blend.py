@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from recommendations.ml import als, popularity
 from recommendations.ml.data import IdIndex, ScoreTable, aggregate, split_by_time, top_k
 from recommendations.ml.evaluate import ranking_metrics
+from recommendations.ml.neighbours import ApproximateColumns
 
 WEIGHTINGS: dict[str, type[ItemItemRecommender]] = {
     "bm25": BM25Recommender,
@@ -159,15 +160,17 @@ def top_n(
     filter_items: npt.NDArray[np.int64] | None = None,
     user_factors: npt.NDArray[np.float32] | None = None,
     batch_size: int = 2000,
+    index: ApproximateColumns | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Like als.top_n, for a blend: item indices and scores per user in `users` (rows of
     `confidence` and `exclude`; `user_factors` one row each, by default the model's), the
-    `exclude`d and `filter_items` left out, -1 padding."""
+    `exclude`d and `filter_items` left out, -1 padding. `index` (approximate search over the
+    item factors) serves plain ALS only."""
     users = np.arange(exclude.shape[0]) if users is None else np.asarray(users)
     if blend.plain and user_factors is None:
         return als.top_n(
             blend.model, exclude, n=n, users=users, filter_items=filter_items,
-            batch_size=batch_size,
+            batch_size=batch_size, index=index,
         )  # fmt: skip
     n = min(n, exclude.shape[1])
     factors = blend.model.user_factors[users] if user_factors is None else user_factors

@@ -16,6 +16,49 @@ def top_k(scores: npt.NDArray, k: int) -> npt.NDArray[np.int64]:
     return np.take_along_axis(head, order, axis=1)
 
 
+def best_unseen(
+    left: npt.NDArray[np.float32],
+    right: npt.NDArray[np.float32],
+    *,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    blocked: npt.NDArray[np.int64] | None = None,
+    batch: int = 1000,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """For each row of `left`, the `k` columns of `left @ right.T` with the highest scores
+    outside that row of `exclude` and the `blocked` columns, best first, and their scores; -1
+    and 0 pad rows with fewer. One dense batch of rows at a time, multiplied and selected by
+    torch on every core (implicit's top-k masks its filter one row at a time in Python)."""
+    import torch  # heavy: imported by the batch jobs only
+
+    rows = len(left)
+    k = min(k, right.shape[0])
+    ids = np.full((rows, k), -1, dtype=np.int64)
+    values = np.zeros((rows, k), dtype=np.float32)
+    columns = torch.from_numpy(np.ascontiguousarray(right, dtype=np.float32))
+    blocked_t = None if blocked is None or not len(blocked) else torch.from_numpy(blocked)
+    exclude = None if exclude is None else exclude.tocsr()
+    with torch.inference_mode():
+        for start in range(0, rows, batch):
+            stop = min(start + batch, rows)
+            part = torch.from_numpy(np.ascontiguousarray(left[start:stop], dtype=np.float32))
+            scores = part @ columns.T
+            if exclude is not None:
+                hidden = exclude[start:stop]
+                owners = np.repeat(np.arange(stop - start), np.diff(hidden.indptr))
+                scores[
+                    torch.from_numpy(owners), torch.from_numpy(hidden.indices.astype(np.int64))
+                ] = -torch.inf
+            if blocked_t is not None:
+                scores[:, blocked_t] = -torch.inf
+            got, best = torch.topk(scores, k, dim=1)
+            got, best = got.numpy(), best.numpy()
+            valid = np.isfinite(got)
+            ids[start:stop] = np.where(valid, best, -1)
+            values[start:stop] = np.where(valid, got, 0)
+    return ids, values
+
+
 Adjust = Callable[[npt.NDArray[np.int64], npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 
 

@@ -1,7 +1,6 @@
 """Re-ranking for a swipe deck: no run of near-duplicates, and a share of exploration."""
 
-from collections import deque
-
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -10,44 +9,97 @@ def diversify(
     clusters: npt.NDArray[np.int64], *, n: int, window: int = 10, max_per_window: int = 3
 ) -> npt.NDArray[np.int64]:
     """Positions (into the ranked candidates) of a list of up to `n` in which no cluster
-    appears more than `max_per_window` times in any `window` consecutive entries.
+    appears more than `max_per_window` times in any `window` consecutive entries: one row of
+    `diversify_rows`."""
+    clusters = np.asarray(clusters, dtype=np.int64)[None, :]
+    picked = diversify_rows(
+        clusters, np.ones(clusters.shape, bool), n=n, window=window, max_per_window=max_per_window
+    )[0]
+    return picked[picked >= 0]
 
-    Greedy: walk the candidates best first and take each one whose cluster still has room
-    in the last `window - 1` picks; skipped ones wait and are retried as the window moves.
-    If the candidates run out, the waiting ones fill the end in rank order.
+
+def diversify_rows(
+    clusters: npt.NDArray[np.int64],
+    valid: npt.NDArray[np.bool_],
+    *,
+    n: int,
+    window: int = 10,
+    max_per_window: int = 3,
+) -> npt.NDArray[np.int64]:
+    """For every row of ranked candidates (rows x candidates: their clusters, and which are
+    real), the positions of a list of up to `n` in which no cluster appears more than
+    `max_per_window` times in any `window` consecutive entries; -1 pads a row's end.
+
+    Greedy, row by row in compiled code: walk the candidates best first and take each one
+    whose cluster still has room in the last `window - 1` picks; skipped ones wait and are
+    retried (best first) before every later candidate. If the candidates run out, the waiting
+    ones fill the end in rank order.
     """
-    chosen: list[int] = []
-    recent: deque[int] = deque()  # clusters of the last `window - 1` picks
-    in_recent: dict[int, int] = {}
-    waiting: list[int] = []
-    cluster_of = clusters.tolist()
+    if window < 2:
+        raise ValueError("window must be at least 2")
+    clusters = np.ascontiguousarray(clusters, dtype=np.int64)
+    n = min(n, clusters.shape[1])
+    return _diversify(
+        clusters, np.ascontiguousarray(valid, dtype=np.bool_), n, window, max_per_window
+    )
 
-    def fits(position: int) -> bool:
-        return in_recent.get(cluster_of[position], 0) < max_per_window
 
-    def take(position: int) -> None:
-        chosen.append(position)
-        cluster = cluster_of[position]
-        recent.append(cluster)
-        in_recent[cluster] = in_recent.get(cluster, 0) + 1
-        if len(recent) > window - 1:
-            in_recent[recent.popleft()] -= 1
+@numba.njit(cache=True, nogil=True)
+def _diversify(clusters, valid, n, window, max_per_window):  # pragma: no cover - compiled
+    rows, width = clusters.shape
+    out = np.full((rows, n), -1, dtype=np.int64)
+    recent = np.empty(window - 1, dtype=np.int64)
+    waiting = np.empty(width, dtype=np.int64)
+    for row in range(rows):
+        chosen = 0
+        held = 0  # entries in `recent` (a ring, oldest at chosen - held)
+        queued = 0
+        for position in range(width + 1):
+            if chosen >= n:
+                break
+            # retry the waiting ones, best first
+            kept = 0
+            for w in range(queued):
+                candidate = waiting[w]
+                if chosen < n and _room(clusters[row, candidate], recent, held, max_per_window):
+                    out[row, chosen] = candidate
+                    chosen, held = _remember(clusters[row, candidate], recent, chosen, held)
+                else:
+                    waiting[kept] = candidate
+                    kept += 1
+            queued = kept
+            if chosen >= n or position == width:
+                break
+            if not valid[row, position]:
+                continue
+            if _room(clusters[row, position], recent, held, max_per_window):
+                out[row, chosen] = position
+                chosen, held = _remember(clusters[row, position], recent, chosen, held)
+            else:
+                waiting[queued] = position
+                queued += 1
+        for w in range(queued):
+            if chosen >= n:
+                break
+            out[row, chosen] = waiting[w]
+            chosen += 1
+    return out
 
-    for position in range(len(cluster_of)):
-        if len(chosen) >= n:
-            break
-        for queued in list(waiting):
-            if len(chosen) < n and fits(queued):
-                waiting.remove(queued)
-                take(queued)
-        if len(chosen) >= n:
-            break
-        if fits(position):
-            take(position)
-        else:
-            waiting.append(position)
-    chosen.extend(waiting[: n - len(chosen)])
-    return np.asarray(chosen, dtype=np.int64)
+
+@numba.njit(cache=True, nogil=True)
+def _remember(cluster, recent, chosen, held):  # pragma: no cover - compiled
+    """The pick's cluster into the ring of the last len(recent) picks; the new counts."""
+    recent[chosen % len(recent)] = cluster
+    return chosen + 1, min(held + 1, len(recent))
+
+
+@numba.njit(cache=True, nogil=True)
+def _room(cluster, recent, held, max_per_window):  # pragma: no cover - compiled
+    count = 0
+    for i in range(held):
+        if recent[i] == cluster:
+            count += 1
+    return count < max_per_window
 
 
 def longest_cluster_count(clusters: npt.ArrayLike, *, window: int = 10) -> int:
@@ -67,19 +119,71 @@ def explore(
     share: float,
     rng: np.random.Generator,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Replace `share` of the entries (never the first) with items drawn from `pool`.
+    """Replace `share` of the entries (never the first) with items drawn from `pool`: one row
+    of `explore_rows`. Returns the new list and a mask of the explored entries."""
+    ranked = np.asarray(ranked, dtype=np.int64)
+    pool = np.asarray(pool, dtype=np.int64)
+    out, explored = explore_rows(ranked[None, :], pool[None, :], share=share, rng=rng)
+    return out[0], explored[0]
 
-    Returns the new list and a mask of the explored entries.
-    """
-    ranked = np.asarray(ranked).copy()
-    explored = np.zeros(len(ranked), dtype=bool)
-    fresh = np.setdiff1d(pool, ranked)
-    count = min(round(len(ranked) * share), len(fresh), max(len(ranked) - 1, 0))
-    if count:
-        positions = rng.choice(np.arange(1, len(ranked)), count, replace=False)
-        ranked[positions] = rng.choice(fresh, count, replace=False)
-        explored[positions] = True
-    return ranked, explored
+
+def explore_rows(
+    ranked: npt.NDArray[np.int64],
+    pools: npt.NDArray[np.int64],
+    *,
+    share: float,
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Every row's list (rows x n item indices, -1 pads a row's end) with `share` of its
+    entries (never the first) replaced by distinct items drawn from its pool (rows x m, -1 for
+    none) that are not in the list already. Returns the lists and a mask of explored entries."""
+    ranked = np.ascontiguousarray(ranked, dtype=np.int64)
+    pools = np.ascontiguousarray(pools, dtype=np.int64)
+    return _explore(ranked, pools, share, rng.random(pools.shape), rng.random(ranked.shape))
+
+
+@numba.njit(cache=True, nogil=True)
+def _explore(ranked, pools, share, pool_keys, place_keys):  # pragma: no cover - compiled
+    rows, width = ranked.shape
+    out = ranked.copy()
+    explored = np.zeros((rows, width), dtype=np.bool_)
+    for row in range(rows):
+        length = 0
+        while length < width and ranked[row, length] >= 0:
+            length += 1
+        listed = np.sort(ranked[row, :length])
+        order = np.argsort(pools[row])
+        fresh = np.empty(len(order), dtype=np.int64)  # positions in the pool
+        found = 0
+        last = -1
+        for j in order:
+            item = pools[row, j]
+            if item < 0 or item == last:
+                continue
+            last = item
+            at = np.searchsorted(listed, item)
+            if at < length and listed[at] == item:
+                continue
+            fresh[found] = j
+            found += 1
+        count = min(int(np.round(length * share)), found, max(length - 1, 0))
+        if count <= 0:
+            continue
+        drawn = fresh[:found][np.argsort(pool_keys[row, fresh[:found]])[:count]]
+        places = 1 + np.argsort(place_keys[row, 1:length])[:count]
+        for k in range(count):
+            out[row, places[k]] = pools[row, drawn[k]]
+            explored[row, places[k]] = True
+    return out, explored
+
+
+def in_rows(values: npt.NDArray[np.int64], other: npt.NDArray[np.int64]) -> npt.NDArray:
+    """Whether each of `values` (rows x a) is in the same row of `other` (rows x b); -1 (no
+    entry) is never found."""
+    width = np.int64(max(values.max(initial=0), other.max(initial=0)) + 1)
+    rows = np.arange(len(values), dtype=np.int64)[:, None] * width
+    found = np.isin(values + rows, (other + rows)[other >= 0])
+    return found & (values >= 0)
 
 
 def round_robin(

@@ -1,6 +1,7 @@
 """Fold-in: one user's vector solved against a trained model's item factors, the items held
 fixed (no retraining), and which of the user's items explains each entry of their list."""
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
@@ -109,3 +110,44 @@ def best_contributor(
     contributions = entry_vectors @ source_vectors.T
     best = contributions.argmax(axis=1)
     return np.where(contributions.max(axis=1) > 0, best, -1).astype(np.int64)
+
+
+def best_contributors_rows(
+    entries: npt.NDArray[np.int64], sources: sp.csr_matrix, vectors: npt.NDArray[np.float32]
+) -> npt.NDArray[np.int64]:
+    """`best_contributor` for many users at once: for each entry (rows x n item indices, -1
+    for none), the column of that row of `sources` (rows x items; values weigh each source
+    item's vector) whose weighted product with the entry's vector is largest; -1 where none
+    adds anything."""
+    sources = sources.tocsr()
+    return _best_contributors(
+        np.ascontiguousarray(entries, dtype=np.int64),
+        sources.indptr.astype(np.int64),
+        sources.indices.astype(np.int64),
+        sources.data.astype(np.float32),
+        np.ascontiguousarray(vectors, dtype=np.float32),
+    )
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _best_contributors(entries, indptr, indices, weights, vectors):  # pragma: no cover
+    rows, n = entries.shape
+    factors = vectors.shape[1]
+    out = np.full((rows, n), -1, dtype=np.int64)
+    for row in range(rows):
+        first, last = indptr[row], indptr[row + 1]
+        for i in range(n):
+            entry = entries[row, i]
+            if entry < 0:
+                continue
+            best = np.float32(0.0)
+            for k in range(first, last):
+                source = indices[k]
+                total = np.float32(0.0)
+                for f in range(factors):
+                    total += vectors[entry, f] * vectors[source, f]
+                total *= weights[k]
+                if total > best:
+                    best = total
+                    out[row, i] = source
+    return out

@@ -1,5 +1,7 @@
 """`generate_demo_data`: the synthetic shop of `ml.synthetic` written into the database."""
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -35,6 +37,7 @@ from recommendations.services.tables import EVENTS, LINES, ORDERS
 DEMO_SKU_PREFIX = "DEMO-"
 MATERIALS = ("cotton", "linen", "wool", "denim", "leather", "silk", "canvas", "suede")
 BATCH = 5000
+EVENT_CHUNK = 1_000_000  # events turned into Python rows at a time
 
 
 class DemoDataExists(Exception):
@@ -93,18 +96,25 @@ def _users(shop: SyntheticShop) -> list[User]:
 
 def _interactions(shop: SyntheticShop, user_ids: npt.NDArray, item_ids: npt.NDArray) -> None:
     now = timezone.now()
-    occurred = [now - timedelta(seconds=age) for age in shop.event_age_seconds.tolist()]
-    kinds = [KINDS[k] for k in shop.event_kind.tolist()]
+    kinds = np.array(KINDS, dtype=object)
+
+    def rows(start: int, stop: int) -> Iterator[tuple]:
+        """One chunk's rows: Python objects for a million events at a time, not for all."""
+        ages = shop.event_age_seconds[start:stop].tolist()
+        return zip(
+            user_ids[shop.event_user[start:stop]].tolist(),
+            item_ids[shop.event_item[start:stop]].tolist(),
+            kinds[shop.event_kind[start:stop]].tolist(),
+            [now - timedelta(seconds=age) for age in ages],
+            itertools.repeat(now),
+        )
+
+    total = len(shop.event_user)
     insert_rows(
         Interaction,
         ["user_id", "item_id", "kind", "occurred_at", "received_at"],
-        zip(
-            user_ids[shop.event_user].tolist(),
-            item_ids[shop.event_item].tolist(),
-            kinds,
-            occurred,
-            [now] * len(kinds),
-            strict=True,
+        itertools.chain.from_iterable(
+            rows(start, start + EVENT_CHUNK) for start in range(0, total, EVENT_CHUNK)
         ),
     )
 

@@ -223,12 +223,13 @@ def fresh_swipe_lists(
     )
     seen_columns = artifact.items.index_of(np.fromiter(seen, np.int64, len(seen)))
     seen_row = _row(np.ones(len(seen_columns)), seen_columns, len(artifact.items))
-    probs = context.probabilities((context.item_vectors @ vector)[None, :], seen_row)[0]
-    candidates = top_k(probs[None, :], min(3 * context.n, len(probs)))[0]
     liked = targets[: len(columns)] > 0
-    deck, scores, sources, because = context.deck(
-        probs, candidates, (columns[liked], weights[: len(columns)][liked]), rng=rng
+    likes_row = _row(weights[: len(columns)][liked], columns[liked], len(artifact.items))
+    deck, scores, sources, because = (
+        part[0] for part in context.decks(vector[None, :], seen_row, likes_row, rng=rng)
     )
+    shown = deck >= 0
+    deck, scores, sources, because = deck[shown], scores[shown], sources[shown], because[shown]
     return vector, (artifact.items.ids[deck], scores, sources, because)
 
 

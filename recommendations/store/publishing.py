@@ -144,9 +144,13 @@ class Publication:
         item_ids: npt.NDArray[np.int64],
         scores: npt.NDArray[np.float32],
         because: npt.NDArray[np.int64] | int = 0,
+        *,
+        sources: npt.NDArray | None = None,
     ) -> None:
-        """Write one packed list per row of (owners x n) arrays; -1 ids pad a row's end."""
-        records = pack(item_ids, scores, self.default_source, because)
+        """Write one packed list per row of (owners x n) arrays (source codes per entry, else
+        the family's); -1 ids pad a row's end."""
+        source = self.default_source if sources is None else sources
+        records = pack(item_ids, scores, source, because)
         lengths = (item_ids >= 0).sum(axis=1)
         prefix = keys.version_prefix(self.version)
         for owner, row, length in zip(owners.tolist(), records, lengths.tolist(), strict=True):

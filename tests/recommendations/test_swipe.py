@@ -13,8 +13,9 @@ from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import Interaction, ModelRun
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.pipeline import run_pipeline
-from recommendations.services.precompute.decks import item_groups
+from recommendations.services.precompute.decks import generate_decks, item_groups
 from recommendations.services.precompute.similar import generate_similar_items
+from recommendations.services.precompute.top_buys import generate_top_buys
 from recommendations.services.training.model_runs import load_served
 from tests import reads
 from tests.conftest import client_for
@@ -127,3 +128,44 @@ def test_mf_runs_record_auc_and_ranking_metrics(served):
     run, _ = load_served(ModelRun.Kind.MF)
     assert run.metrics["auc"] > 0.85
     assert {"log_loss", "ndcg@10", "precision@10", "recall@10"} <= run.metrics.keys()
+
+
+def test_a_large_catalogue_gets_approximate_neighbours_near_the_exact_ones(served):
+    exact = {
+        int(i): [e.item_id for e in reads.read_similar(item_id=int(i), limit=10)]
+        for i in served.item_ids[::7]
+    }
+    generate_similar_items(exact_up_to=10)  # as if 400 items were a large catalogue
+    meta = store.version_meta(store.SIMILAR)
+    assert meta["method"] == "approximate"
+    assert meta["recall"] >= 0.9  # measured by the job on its own sample
+    approximate = {i: [e.item_id for e in reads.read_similar(item_id=i, limit=10)] for i in exact}
+    overlap = np.mean([len(set(exact[i]) & set(approximate[i])) / 10 for i in exact])
+    assert overlap >= 0.9
+    own = served.items_of_group(int(served.shop.item_group[0]))
+    neighbours = reads.read_similar(item_id=int(served.item_ids[0]), limit=10)
+    assert np.mean([e.item_id in own for e in neighbours]) >= 0.7
+    assert int(served.item_ids[0]) not in {e.item_id for e in neighbours}
+
+
+def test_a_large_catalogue_finds_decks_and_top_buys_by_approximate_search(served, settings):
+    exact_decks = dict(decks(served))
+    exact_top = {
+        u: [e.item_id for e in reads.read_top_buys(user_id=u, limit=20)] for u in exact_decks
+    }
+    settings.PICKS_EXACT_SCORING_MAX_ITEMS = 10  # as if 400 items were a large catalogue
+    generate_decks()
+    generate_top_buys()
+    for family in (store.DECK, store.TOP_BUYS):
+        meta = store.version_meta(family)
+        assert meta["method"] == "approximate"
+        assert meta["recall"] >= 0.9  # measured by the job against exact scoring
+    test_a_deck_never_shows_a_swiped_or_bought_item(served)
+    test_the_top_of_a_deck_is_mostly_the_users_taste_group(served)
+    test_a_deck_has_no_run_of_near_duplicates_and_a_share_of_exploration(served)
+    overlap = []
+    for user_id, exact in exact_top.items():
+        got = [e.item_id for e in reads.read_top_buys(user_id=user_id, limit=20)]
+        assert len(got) == len(exact)
+        overlap.append(len(set(got) & set(exact)) / max(len(exact), 1))
+    assert np.mean(overlap) >= 0.9

@@ -3,6 +3,7 @@ onboarding deck of users with no events. The refresher builds one user's deck wi
 `DeckContext.deck`."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -13,8 +14,9 @@ from scipy.special import expit
 
 from catalog.models import Item
 from recommendations import store
-from recommendations.ml import diversity, foldin, mf
-from recommendations.ml.data import IdIndex, build_matrix, top_k_of_products
+from recommendations.ml import diversity, foldin, mf, neighbours
+from recommendations.ml.data import IdIndex, best_unseen, build_matrix
+from recommendations.ml.neighbours import ApproximateColumns
 from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
 from recommendations.services.precompute import PublishResult
@@ -61,18 +63,6 @@ def item_groups(items: IdIndex) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
     return clusters, categories
 
 
-def _exploration_pool(
-    probs: npt.NDArray[np.float32], never_swiped: npt.NDArray[np.int64], *, size: int
-) -> npt.NDArray[np.int64]:
-    """Unseen items the model is least sure about (p nearest 0.5), and items nobody swiped."""
-    candidates = np.flatnonzero(probs >= 0)
-    distance = np.abs(probs[candidates] - 0.5)
-    size = min(size, len(candidates))
-    unsure = candidates[np.argpartition(distance, size - 1)[:size]] if size else candidates
-    fresh = never_swiped[probs[never_swiped] >= 0]
-    return np.union1d(unsure, fresh)
-
-
 @dataclass
 class DeckContext:
     """What every deck of one MF model shares: its item vectors, which items may be shown,
@@ -87,44 +77,121 @@ class DeckContext:
     n: int
     model: str = "mf"  # "bias" where the bias baseline won the gate
     explore_share: float = EXPLORE_SHARE
+    index: ApproximateColumns | None = None  # approximate search over the item vectors
 
-    def probabilities(self, logits: npt.NDArray, seen: sp.csr_matrix) -> npt.NDArray:
-        """Like-probabilities of rows of logits, -1 for items that must not be shown
-        (inactive, or seen by that row's user)."""
-        probs = expit(logits)
-        probs[:, self.blocked] = -1
-        probs[seen.nonzero()] = -1
-        return probs
+    def candidates(
+        self, user_vectors: npt.NDArray[np.float32], seen: sp.csr_matrix, *, exact: bool = False
+    ) -> npt.NDArray[np.int64]:
+        """Each user's 3n best unseen items that may be shown, best first, -1 padded (from
+        the approximate index where there is one, unless `exact`)."""
+        if self.index is not None and not exact:
+            return self.index.best_unseen(user_vectors, k=3 * self.n, exclude=seen)[0]
+        return best_unseen(
+            user_vectors, self.item_vectors, k=3 * self.n, exclude=seen, blocked=self._blocked
+        )[0]
 
-    def deck(
+    @cached_property
+    def _blocked(self) -> npt.NDArray[np.int64]:
+        return np.flatnonzero(self.blocked)
+
+    @cached_property
+    def _allowed(self) -> npt.NDArray[np.int64]:
+        return np.flatnonzero(~self.blocked)
+
+    @cached_property
+    def _fresh(self) -> npt.NDArray[np.int64]:
+        """Items nobody has swiped that may be shown."""
+        return self.never_swiped[~self.blocked[self.never_swiped]]
+
+    @cached_property
+    def _factors(self) -> npt.NDArray[np.float32]:
+        return np.ascontiguousarray(self.item_vectors[:, :-2])  # v, without the bias columns
+
+    def like_weights(
+        self, user_vectors: npt.NDArray[np.float32], likes: sp.csr_matrix
+    ) -> sp.csr_matrix:
+        """`likes` (rows x items) weighted by how much each like shaped its user's vector:
+        1 - p(like) of the liked item under the model."""
+        likes = likes.tocsr().astype(np.float32)
+        users = np.repeat(np.arange(likes.shape[0]), np.diff(likes.indptr))
+        logits = np.einsum(
+            "kf,kf->k", self.item_vectors[likes.indices], user_vectors[users], dtype=np.float32
+        )
+        likes.data = (1 - expit(logits)).astype(np.float32)
+        return likes
+
+    def decks(
         self,
-        probs: npt.NDArray[np.float32],
-        candidates: npt.NDArray[np.int64],
-        liked: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]],
+        user_vectors: npt.NDArray[np.float32],
+        seen: sp.csr_matrix,
+        liked: sp.csr_matrix,
         *,
         rng: np.random.Generator,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray, npt.NDArray]:
-        """One user's deck (item indices), its scores, source codes and because (item ids, 0
-        for none), from their probabilities, their best candidates and their likes' vectors
-        weighted by how much each shaped the user's vector (rows x factors, may be empty)."""
-        ranked = candidates[probs[candidates] >= 0]
-        pool = _exploration_pool(probs, self.never_swiped, size=2 * self.n)
-        deck, explored = self._explored_and_diversified(ranked, pool, rng)
-        because = self.because(deck, liked)
-        because[explored] = 0
-        model = store.codec.source_code(self.model)
-        return deck, probs[deck], np.where(explored, _EXPLORE, model), because
+        """The decks of a batch of users (their vectors, and rows x items of what each has
+        seen and of their weighted likes, see `like_weights`): item indices (rows x n, -1 pads
+        a row's end), like-probabilities, source codes, and because (item ids, 0 for none).
 
-    def because(
-        self, deck: npt.NDArray[np.int64], liked: tuple[npt.NDArray, npt.NDArray]
+        Each deck is the user's unseen items ranked by like-probability (3n candidates),
+        `explore_share` of its first n swapped for exploration, then no run of
+        near-duplicates (the rest of the candidates fill in)."""
+        user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
+        ranked = self.candidates(user_vectors, seen)
+        head, explored = diversity.explore_rows(
+            ranked[:, : self.n], self._pools(user_vectors, seen, rng), share=self.explore_share,
+            rng=rng,
+        )  # fmt: skip
+        tail = ranked[:, self.n :]
+        tail = np.where(diversity.in_rows(tail, head), -1, tail)
+        ranked = np.concatenate([head, tail], axis=1)
+        explored = np.concatenate([explored, np.zeros(tail.shape, bool)], axis=1)
+        picked = diversity.diversify_rows(
+            self.clusters[np.maximum(ranked, 0)], ranked >= 0, n=self.n
+        )
+        deck = np.where(picked >= 0, np.take_along_axis(ranked, np.maximum(picked, 0), 1), -1)
+        explored = np.take_along_axis(explored, np.maximum(picked, 0), 1) & (picked >= 0)
+        scores = expit(
+            np.einsum("bf,bnf->bn", user_vectors, self.item_vectors[np.maximum(deck, 0)])
+        ).astype(np.float32)
+        contributor = foldin.best_contributors_rows(deck, liked, self._factors)
+        because = np.where(
+            (contributor >= 0) & ~explored, self.items.ids[np.maximum(contributor, 0)], 0
+        )
+        model = store.codec.source_code(self.model)
+        return deck, scores, np.where(explored, _EXPLORE, model).astype(np.uint8), because
+
+    def _pools(
+        self, user_vectors: npt.NDArray[np.float32], seen: sp.csr_matrix, rng: np.random.Generator
     ) -> npt.NDArray[np.int64]:
-        """The liked item that adds most to each entry's logit (0 for none). `liked` is
-        (item indices, weights): the contribution of like j to entry i is w_j v_j . v_i."""
-        indices, weights = liked
-        factors = self.item_vectors[:, :-2]  # v, without the bias columns
-        best = foldin.best_contributor(factors[deck], factors[indices] * weights[:, None])
-        ids = self.items.ids[indices]
-        return np.where(best >= 0, ids[np.maximum(best, 0)] if len(ids) else 0, 0)
+        """Each user's exploration pool (rows x 4n, -1 for none): the 2n unseen items the
+        model is least sure about (p nearest 0.5) among 4n drawn at random (all of a catalogue
+        that small), and 2n drawn from the items nobody has swiped."""
+        rows = len(user_vectors)
+        size = 2 * self.n
+        if not len(self._allowed):
+            return np.full((rows, 0), -1, dtype=np.int64)
+        if len(self._allowed) <= 2 * size:  # a small catalogue: all of it
+            drawn = np.broadcast_to(self._allowed, (rows, len(self._allowed)))
+        else:
+            drawn = np.sort(self._allowed[rng.integers(0, len(self._allowed), (rows, 2 * size))])
+        seen = seen.tocsr()
+        owners = np.repeat(np.arange(rows), np.diff(seen.indptr))
+        width = np.int64(len(self.items))
+        unseen = ~np.isin(np.arange(rows)[:, None] * width + drawn, owners * width + seen.indices)
+        unseen[:, 1:] &= drawn[:, 1:] != drawn[:, :-1]  # each item once
+        size = min(size, drawn.shape[1])
+        logits = np.einsum("bf,bsf->bs", user_vectors, self.item_vectors[drawn])
+        distance = np.where(unseen, np.abs(logits), np.inf)
+        nearest = np.argpartition(distance, size - 1, axis=1)[:, :size]
+        unsure = np.where(
+            np.isfinite(np.take_along_axis(distance, nearest, 1)),
+            np.take_along_axis(drawn, nearest, 1),
+            -1,
+        )
+        if not len(self._fresh):
+            return unsure
+        fresh = self._fresh[rng.integers(0, len(self._fresh), (rows, size))]
+        return np.concatenate([unsure, fresh], axis=1)
 
     def onboarding(
         self, popularity: npt.NDArray[np.float64], *, rng: np.random.Generator
@@ -135,23 +202,15 @@ class DeckContext:
             self.categories, popularity, allowed=~self.blocked, n=3 * self.n
         )
         probs = np.where(self.blocked, -1.0, expit(self.item_vectors[:, -1]))
-        pool = self.never_swiped[~self.blocked[self.never_swiped]]
-        deck, explored = self._explored_and_diversified(order, pool, rng)
-        return deck, probs[deck], np.where(explored, _EXPLORE, _POPULAR)
-
-    def _explored_and_diversified(
-        self, ranked: npt.NDArray[np.int64], pool: npt.NDArray[np.int64], rng: np.random.Generator
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-        """The first `n` of `ranked` with the exploration share drawn from `pool`, then no
-        run of near-duplicates (the rest of `ranked` fills in); which entries explore."""
         head, explored = diversity.explore(
-            ranked[: self.n], pool, share=self.explore_share, rng=rng
+            order[: self.n], self._fresh, share=self.explore_share, rng=rng
         )
-        tail = ranked[self.n :]
+        tail = order[self.n :]
         ranked = np.concatenate([head, tail[~np.isin(tail, head)]])
         explored = np.concatenate([explored, np.zeros(len(ranked) - len(explored), bool)])
         picked = diversity.diversify(self.clusters[ranked], n=self.n)
-        return ranked[picked], explored[picked]
+        deck = ranked[picked]
+        return deck, probs[deck], np.where(explored[picked], _EXPLORE, _POPULAR)
 
 
 def deck_context(artifact: object, *, n: int, seen: sp.csr_matrix) -> DeckContext:
@@ -172,7 +231,7 @@ def deck_context(artifact: object, *, n: int, seen: sp.csr_matrix) -> DeckContex
 
 def generate_decks(
     *, n: int | None = None, explore_share: float = EXPLORE_SHARE, seed: int = 0,
-    batch_users: int = 1000,
+    batch_users: int = 2000,
 ) -> PublishResult:  # fmt: skip
     """Every swiper's next `n` unseen items by like-probability of the served swipe model (MF,
     or the bias model where it won the gate), diversified, with exploration, each explained by
@@ -181,40 +240,45 @@ def generate_decks(
         raise ValueError("explore_share must be in [0, 1)")
     data_as_of = timezone.now()
     run, artifact = load_served(ModelRun.Kind.MF)
-    user_vectors, item_vectors = mf.embeddings(artifact.model)
+    user_vectors = mf.embeddings(artifact.model)[0]
     seen, likes = swiped_matrices(artifact.users, artifact.items)
     context = deck_context(artifact, n=n or settings.PICKS_LIST_LENGTH, seen=seen)
     context.explore_share = explore_share
     rng = np.random.default_rng(seed)
+    meta: dict[str, object] = {"method": "exact"}
+    if len(artifact.items) > settings.PICKS_EXACT_SCORING_MAX_ITEMS:
+        context.index = ApproximateColumns(context.item_vectors, blocked=context._blocked)
+        meta = {
+            "method": "approximate",
+            **neighbours.sampled_recall(
+                lambda rows: context.candidates(user_vectors[rows], seen[rows]),
+                lambda rows: context.candidates(user_vectors[rows], seen[rows], exact=True),
+                len(user_vectors),
+            ),
+        }
+        log_step("generate_decks", "approximate", **meta)
 
     with store.publishing(store.DECK) as publication:
-        batches = top_k_of_products(
-            user_vectors, item_vectors, k=3 * context.n, batch=batch_users,
-            adjust=lambda rows, logits: context.probabilities(logits, seen[rows]),
-        )  # fmt: skip
-        total = -(-len(user_vectors) // batch_users)
-        for rows, candidates, probs in track(
-            batches, job="generate_decks", total=total, unit="batches"
-        ):
-            for r, user_row in enumerate(rows):
-                liked = likes[user_row].indices
-                weights = 1 - expit(item_vectors[liked] @ user_vectors[user_row])
-                deck, scores, sources, because = context.deck(
-                    probs[r], candidates[r], (liked, weights), rng=rng
-                )
-                publication.put(
-                    int(artifact.users.ids[user_row]),
-                    artifact.items.ids[deck],
-                    scores,
-                    sources,
-                    because,
-                )
+        starts = range(0, len(user_vectors), batch_users)
+        for start in track(starts, job="generate_decks", total=len(starts), unit="batches"):
+            rows = np.arange(start, min(start + batch_users, len(user_vectors)))
+            vectors = user_vectors[rows]
+            deck, scores, sources, because = context.decks(
+                vectors, seen[rows], context.like_weights(vectors, likes[rows]), rng=rng
+            )
+            publication.put_rows(
+                artifact.users.ids[rows],
+                np.where(deck >= 0, artifact.items.ids[np.maximum(deck, 0)], -1),
+                scores,
+                because,
+                sources=sources,
+            )
         popularity = np.asarray(likes.sum(axis=0), dtype=np.float64).ravel()
         deck, scores, sources = context.onboarding(popularity, rng=rng)
         publication.put(store.ONBOARDING, artifact.items.ids[deck], scores, sources)
         publication.commit(
             built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
-            source=context.model, model_run=run.pk,
+            source=context.model, model_run=run.pk, **meta,
         )  # fmt: skip
     log_step("generate_decks", "published", version=publication.version, lists=publication.lists)
     return PublishResult(publication.version, publication.lists)

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from recommendations import artifacts, store
-from recommendations.ml import blend, foldin
+from recommendations.ml import blend, foldin, neighbours
 from recommendations.ml.data import IdIndex, build_matrix
+from recommendations.ml.neighbours import ApproximateColumns
 from recommendations.ml.scores import ScoreRows
 from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
@@ -88,6 +89,19 @@ def generate_top_buys(
     confidence = _confidence(rows, artifact)
     inactive = _inactive(artifact.items)
     model = artifact.blended
+    index, meta = None, {}
+    if model.plain and len(artifact.items) > settings.PICKS_EXACT_SCORING_MAX_ITEMS:
+        index = ApproximateColumns(model.model.item_factors, blocked=inactive)
+        meta = neighbours.sampled_recall(
+            lambda users: blend.top_n(
+                model, confidence, not_offered, n=n, users=users, index=index
+            )[0],
+            lambda users: blend.top_n(
+                model, confidence, not_offered, n=n, users=users, filter_items=inactive
+            )[0],
+            len(artifact.users),
+        )
+        log_step("generate_top_buys", "approximate", **meta)
     with (
         store.publishing(family) as publication,
         ThreadPoolExecutor(max_workers=1) as writer,
@@ -98,8 +112,9 @@ def generate_top_buys(
         ):
             users = np.arange(start, min(start + batch_users, len(artifact.users)))
             ids, scores = blend.top_n(
-                model, confidence, not_offered, n=n, users=users, filter_items=inactive
-            )
+                model, confidence, not_offered, n=n, users=users, filter_items=inactive,
+                index=index,
+            )  # fmt: skip
             item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
             because = explain(model, confidence[users], artifact.items.ids, ids)
             if written is not None:
@@ -111,7 +126,7 @@ def generate_top_buys(
             written.result()
         publication.commit(
             built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
-            source="als", model_run=run.pk,
+            source="als", model_run=run.pk, method="approximate" if index else "exact", **meta,
         )  # fmt: skip
     log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
     return PublishResult(publication.version, publication.lists)

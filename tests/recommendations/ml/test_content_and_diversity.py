@@ -1,7 +1,15 @@
 import numpy as np
+import scipy.sparse as sp
 
 from recommendations.ml.content import item_vectors, price_bands, top_similar
-from recommendations.ml.diversity import diversify, explore, longest_cluster_count
+from recommendations.ml.diversity import (
+    diversify,
+    diversify_rows,
+    explore,
+    explore_rows,
+    longest_cluster_count,
+)
+from recommendations.ml.foldin import best_contributor, best_contributors_rows
 
 
 def test_a_new_item_gets_neighbours_of_its_own_category_and_brand():
@@ -52,3 +60,52 @@ def test_exploration_replaces_the_asked_share_never_the_first_entry():
         np.arange(100), np.arange(1000, 1100), share=0.1, rng=np.random.default_rng(0)
     )
     assert np.array_equal(deck, again)
+
+
+def test_many_rows_diversified_at_once_each_keep_the_rule_and_their_rank_order():
+    rng = np.random.default_rng(3)
+    clusters = rng.integers(0, 5, (50, 60))  # five clusters: runs are everywhere
+    valid = rng.random((50, 60)) > 0.1
+    picked = diversify_rows(clusters, valid, n=30)
+    for row in range(50):
+        got = picked[row][picked[row] >= 0]
+        assert len(got) == 30
+        assert len(set(got.tolist())) == 30
+        assert valid[row, got].all()  # never an invalid candidate
+        assert longest_cluster_count(clusters[row, got], window=10) <= 3
+        # the same row alone gives the same list
+        alone = diversify(np.where(valid[row], clusters[row], -1)[valid[row]], n=30)
+        assert np.array_equal(np.flatnonzero(valid[row])[alone], got)
+    assert (diversify_rows(clusters, np.zeros_like(valid), n=5) == -1).all()
+
+
+def test_exploring_many_rows_draws_fresh_items_from_each_rows_own_pool():
+    rng = np.random.default_rng(4)
+    ranked = np.tile(np.arange(20), (3, 1))
+    ranked[1, 10:] = -1  # a short list
+    ranked[2, 1:] = -1  # a single entry: nothing to replace but the first
+    pools = np.array([[100, 101, 102, 5, 6, -1], [200, 200, 201, -1, -1, -1], [300] * 6])
+    out, explored = explore_rows(ranked, pools, share=0.25, rng=rng)
+    assert explored.sum(axis=1).tolist() == [3, 2, 0]  # round(20 * .25) = 5, but 3 fresh
+    assert not explored[:, 0].any()
+    assert set(out[0][explored[0]]) == {100, 101, 102}  # 5 and 6 are already listed
+    assert set(out[1][explored[1]]) == {200, 201}  # each item once
+    assert (out[1, 10:] == -1).all()
+    assert (out[2, 1:] == -1).all()
+    assert np.array_equal(out[~explored], ranked[~explored])
+
+
+def test_rows_of_contributors_match_one_user_at_a_time():
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(40, 6)).astype(np.float32)
+    likes = sp.random(8, 40, density=0.15, format="csr", random_state=1, dtype=np.float32)
+    likes.data = rng.random(likes.nnz).astype(np.float32)
+    entries = rng.integers(-1, 40, (8, 10))
+    got = best_contributors_rows(entries, likes, vectors)
+    for row in range(8):
+        columns = likes[row].indices
+        weighted = vectors[columns] * likes[row].data[:, None]
+        valid = entries[row] >= 0
+        one = best_contributor(vectors[entries[row][valid]], weighted)
+        assert np.array_equal(got[row][valid], np.where(one >= 0, columns[np.maximum(one, 0)], -1))
+        assert (got[row][~valid] == -1).all()

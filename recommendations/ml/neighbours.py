@@ -1,0 +1,226 @@
+"""Similar items: content similarity blended with collaborative similarity, exactly (every
+pair, for catalogues up to some tens of thousands of items) or approximately (faiss inverted
+lists gather candidates, the exact blend ranks them) where the catalogue is large."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from recommendations.ml.data import top_k_of_products
+
+
+@dataclass(frozen=True)
+class ItemSpace:
+    """What the blend needs per item: unit content rows, unit collaborative vectors (zeros
+    where none), which items have one, and the content weight."""
+
+    content: sp.csr_matrix
+    factors: npt.NDArray[np.float32]
+    has: npt.NDArray[np.bool_]
+    content_weight: float
+
+    def __len__(self) -> int:
+        return self.content.shape[0]
+
+    def blend(self, rows: npt.NDArray[np.int64], content_sims: npt.NDArray) -> npt.NDArray:
+        """rows x items: content similarity, blended with the collaborative one where both
+        items have it; an item is never its own neighbour."""
+        both = self.has[rows][:, None] & self.has[None, :]
+        cf = self.factors[rows] @ self.factors.T
+        w = self.content_weight
+        sims = np.where(both, w * content_sims + (1 - w) * cf, content_sims)
+        sims[np.arange(len(rows)), rows] = -np.inf
+        return sims
+
+    def pair_blend(self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]) -> npt.NDArray:
+        """The same blend for given pairs (rows x k candidate columns), -inf for -1 and self."""
+        safe = np.maximum(cols, 0)
+        left = self.content[np.repeat(rows, cols.shape[1])]
+        content = np.asarray(left.multiply(self.content[safe.ravel()]).sum(axis=1)).reshape(
+            cols.shape
+        )
+        cf = np.einsum("rf,rkf->rk", self.factors[rows], self.factors[safe])
+        both = self.has[rows][:, None] & self.has[safe]
+        w = self.content_weight
+        sims = np.where(both, w * content + (1 - w) * cf, content)
+        return np.where((cols < 0) | (cols == rows[:, None]), -np.inf, sims)
+
+
+def exact(
+    space: ItemSpace, *, n: int, rows: npt.NDArray[np.int64] | None = None, batch: int = 1000
+) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+    """Batch by batch of `rows` (all items by default): those rows, their `n` most similar
+    items (every pair compared), and the similarities."""
+    for part, best, sims in top_k_of_products(
+        space.content, space.content, k=n, rows=rows, batch=batch, adjust=space.blend
+    ):
+        yield part, best, np.take_along_axis(sims, best, axis=1).astype(np.float32)
+
+
+def _dense_content(content: sp.csr_matrix, dims: int, seed: int) -> npt.NDArray[np.float32]:
+    """Content rows reduced to `dims` dense dimensions (truncated SVD), unit length."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    dims = min(dims, content.shape[1] - 1, content.shape[0] - 1)
+    reduced = TruncatedSVD(dims, random_state=seed).fit_transform(content)
+    return normalize(reduced).astype(np.float32)
+
+
+def _search(
+    vectors: npt.NDArray[np.float32], queries: npt.NDArray[np.float32], *, k: int, probes: int
+) -> npt.NDArray[np.int64]:
+    """Each query's `k` nearest `vectors` by inner product from faiss inverted lists (about
+    4 sqrt(N) lists, `probes` of them searched); -1 pads."""
+    import faiss
+
+    count, dims = vectors.shape
+    lists = max(1, min(int(4 * np.sqrt(count)), count // 39))
+    quantizer = faiss.IndexFlatIP(dims)
+    index = faiss.IndexIVFFlat(quantizer, dims, lists, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors)
+    index.add(vectors)
+    index.nprobe = min(probes, lists)
+    _, found = index.search(queries, k)
+    return found.astype(np.int64)
+
+
+def approximate(
+    space: ItemSpace,
+    *,
+    n: int,
+    candidates: int = 200,
+    dims: int = 64,
+    probes: int = 16,
+    batch: int = 5000,
+    seed: int = 0,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Every item's `n` most similar items and the similarities (-1 and 0 pad), without
+    comparing every pair: each item's `candidates` nearest by content (SVD-reduced) and, where
+    it has one, by collaborative vector, found in faiss inverted lists; the exact blend ranks
+    the candidates."""
+    content = _dense_content(space.content, dims, seed)
+    by_content = _search(content, content, k=min(candidates, len(space)), probes=probes)
+    with_cf = np.flatnonzero(space.has)
+    by_cf = np.full((len(space), 0), -1, dtype=np.int64)
+    if len(with_cf) > 1:
+        vectors = np.ascontiguousarray(space.factors[with_cf])
+        found = _search(vectors, vectors, k=min(candidates, len(with_cf)), probes=probes)
+        by_cf = np.full((len(space), found.shape[1]), -1, dtype=np.int64)
+        by_cf[with_cf] = np.where(found >= 0, with_cf[np.maximum(found, 0)], -1)
+    pool = np.concatenate([by_content, by_cf], axis=1)
+    pool = np.sort(pool, axis=1)
+    pool[:, 1:][pool[:, 1:] == pool[:, :-1]] = -1  # each candidate once
+    k = min(n, len(space) - 1, pool.shape[1])
+    ids = np.full((len(space), k), -1, dtype=np.int64)
+    values = np.zeros((len(space), k), dtype=np.float32)
+    for start in range(0, len(space), batch):
+        rows = np.arange(start, min(start + batch, len(space)))
+        cols = pool[rows]
+        sims = space.pair_blend(rows, cols)
+        best = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        got = np.take_along_axis(sims, best, axis=1)
+        ids[rows] = np.where(np.isfinite(got), np.take_along_axis(cols, best, axis=1), -1)
+        values[rows] = np.where(np.isfinite(got), got, 0)
+    return ids, values
+
+
+def recall(found: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
+    """Share of the true neighbours (rows x n, -1 pads) that `found` (same rows) has."""
+    hits = total = 0
+    for got, want in zip(found, truth, strict=True):
+        want = want[want >= 0]
+        hits += np.isin(want, got[got >= 0]).sum()
+        total += len(want)
+    return hits / total if total else 1.0
+
+
+class ApproximateColumns:
+    """`data.best_unseen` without scoring every column: faiss inverted lists over the rows of
+    `right` (about 4 sqrt(N) lists, the `blocked` rows left out), built once; each query row
+    searches `probes` lists, and the scores of what it finds are exact products."""
+
+    def __init__(
+        self,
+        right: npt.NDArray[np.float32],
+        *,
+        blocked: npt.NDArray[np.int64] | None = None,
+        probes: int = 32,
+    ) -> None:
+        import faiss
+
+        allowed = np.ones(right.shape[0], bool)
+        if blocked is not None:
+            allowed[blocked] = False
+        self.width = right.shape[0]
+        self.columns = np.flatnonzero(allowed)
+        vectors = np.ascontiguousarray(right[self.columns], dtype=np.float32)
+        dims = vectors.shape[1]
+        lists = max(1, min(int(4 * np.sqrt(len(vectors))), len(vectors) // 39))
+        self.index = faiss.IndexIVFFlat(
+            faiss.IndexFlatIP(dims), dims, lists, faiss.METRIC_INNER_PRODUCT
+        )
+        if len(vectors):
+            self.index.train(vectors)
+            self.index.add(vectors)
+        self.index.nprobe = min(probes, lists)
+
+    def best_unseen(
+        self,
+        left: npt.NDArray[np.float32],
+        *,
+        k: int,
+        exclude: sp.csr_matrix | None = None,
+        batch: int = 5000,
+        most_excluded: int = 2000,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Like `data.best_unseen(left, right, k=k, exclude=exclude, blocked=blocked)`. Rows
+        are searched in batches of similar exclusion counts, each asking for `k` plus its
+        batch's largest count (at most `most_excluded`) so that enough remain."""
+        rows = len(left)
+        k = min(k, len(self.columns))
+        ids = np.full((rows, k), -1, dtype=np.int64)
+        values = np.zeros((rows, k), dtype=np.float32)
+        if not rows or not k:
+            return ids, values
+        exclude = sp.csr_matrix((rows, self.width)) if exclude is None else exclude.tocsr()
+        counts = np.diff(exclude.indptr)
+        order = np.argsort(counts, kind="stable")
+        width = np.int64(self.width + 1)
+        for start in range(0, rows, batch):
+            part = order[start : start + batch]
+            wanted = min(k + int(min(counts[part].max(), most_excluded)), len(self.columns))
+            query = np.ascontiguousarray(left[part], dtype=np.float32)
+            got, found = self.index.search(query, wanted)
+            found = np.where(found >= 0, self.columns[np.maximum(found, 0)], -1)
+            hidden = exclude[part]
+            owners = np.repeat(np.arange(len(part)), np.diff(hidden.indptr))
+            seen = np.isin(
+                np.arange(len(part))[:, None] * width + found, owners * width + hidden.indices
+            )
+            keep = (found >= 0) & ~seen
+            rank = np.cumsum(keep, axis=1) - 1  # position among the kept
+            at = np.nonzero(keep & (rank < k))
+            ids[part[at[0]], rank[at]] = found[at]
+            values[part[at[0]], rank[at]] = got[at]
+        return ids, values
+
+
+def sampled_recall(
+    approximate: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]],
+    exact: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]],
+    rows: int,
+    *,
+    sample: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Recall of the approximate lists against the exact ones on a random sample of rows
+    (each function maps row indices to their lists, -1 padded)."""
+    picked = np.sort(np.random.default_rng(seed).choice(rows, min(sample, rows), replace=False))
+    return {
+        "recall_sample": len(picked),
+        "recall": round(float(recall(approximate(picked), exact(picked))), 4),
+    }
