@@ -73,9 +73,12 @@ def version_memory(prefix: str, sample: int = 2000) -> dict[str, dict]:
     return out
 
 
-def run_jobs(url: str, env: dict, jobs: list) -> list[dict]:
-    rows = []
+def run_jobs(url: str, env: dict, jobs: list, rows: list[dict], save) -> list[dict]:
+    """Run the jobs not in `rows` yet (a run that stopped resumes), saving after each."""
+    done = {r["job"] for r in rows}
     for job, job_args in jobs:
+        if " ".join([job, *job_args]) in done:
+            continue
         before = redis_used_mb()
         timed = manage(job, *job_args, database_url=url, extra_env=env)
         rows.append(
@@ -89,6 +92,7 @@ def run_jobs(url: str, env: dict, jobs: list) -> list[dict]:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
+        save()
     return rows
 
 
@@ -102,8 +106,8 @@ def add_new_events(url: str, share: float) -> int:
         f"FROM recommendations_interaction TABLESAMPLE BERNOULLI ({share * 100}) "
         "REPEATABLE (7)"
     )
-    done = subprocess.run(["psql", url, "-qtAc", sql], capture_output=True, text=True, check=True)
-    return int(done.stdout.split()[-1]) if done.stdout.strip() else 0
+    done = subprocess.run(["psql", url, "-tAc", sql], capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1])  # "INSERT 0 N"
 
 
 def counts(url: str) -> dict[str, int]:
@@ -151,13 +155,23 @@ def main() -> None:
         subprocess.run(["psql", url, "-qc", "VACUUM ANALYZE"], check=True)
         state = {"size": size, "generate": {"seconds": timed.seconds, "rss": timed.peak_rss_mb},
                  "counts": counts(url)}  # fmt: skip
+
+    def save() -> None:
+        results.write_text(json.dumps(state, indent=1))
+
+    if args.phase == "generate":
+        pass
     elif args.phase == "first":
-        state["first"] = run_jobs(url, env, [("update_interactions", ["--full"]), *JOBS[1:]])
+        state.setdefault("first", [])
+        run_jobs(url, env, [("update_interactions", ["--full"]), *JOBS[1:]], state["first"], save)
         state["first_memory"] = version_memory(prefix)
         state["first_redis_mb"] = redis_used_mb()
     elif args.phase == "steady":
-        state["steady_new_events"] = add_new_events(url, args.new_share)
-        state["steady"] = run_jobs(url, env, JOBS)
+        if "steady_new_events" not in state:
+            state["steady_new_events"] = add_new_events(url, args.new_share)
+            state["steady"] = []
+            save()
+        run_jobs(url, env, JOBS, state["steady"], save)
         state["steady_memory"] = version_memory(prefix)
         state["steady_redis_mb"] = redis_used_mb()
         state["counts_after"] = counts(url)
@@ -174,8 +188,9 @@ def _table(rows: list[dict]) -> str:
         "| --- | ---: | ---: | ---: |",
     ]
     for r in rows:
+        note = f" ({r['note']})" if r.get("note") else ""
         lines.append(
-            f"| `{r['job']}` | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| `{r['job']}`{note} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} "
             f"| {r['redis_mb_after']:.0f} |"
         )
     total = sum(r["seconds"] for r in rows)
@@ -186,11 +201,15 @@ def _table(rows: list[dict]) -> str:
 
 def _memory(memory: dict) -> str:
     lines = [
-        "| list family | keys | MB (sampled) | bytes per key |",
-        "| --- | ---: | ---: | ---: |",
+        "| list family | keys | MB (sampled) | bytes per key | lists found by | recall vs exact |",
+        "| --- | ---: | ---: | ---: | --- | ---: |",
     ]
     for family, m in memory.items():
-        lines.append(f"| {family} | {m['keys']:,} | {m['mb']:.0f} | {m['bytes_per_key']:.0f} |")
+        recall = "" if m.get("recall") is None else f"{m['recall']:.3f}"
+        lines.append(
+            f"| {family} | {m['keys']:,} | {m['mb']:.0f} | {m['bytes_per_key']:.0f} "
+            f"| {m.get('method') or '-'} | {recall} |"
+        )
     return "\n".join(lines)
 
 
@@ -223,6 +242,8 @@ Redis memory of the live version of each list family after the steady-state run
 family for rollback, the item cards and the seen sets):
 
 {_memory(state["steady_memory"])}
+
+{chr(10).join("- " + note for note in state.get("notes", []))}
 """,
     )
 

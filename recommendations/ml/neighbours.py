@@ -94,7 +94,7 @@ def approximate(
     n: int,
     candidates: int = 200,
     dims: int = 64,
-    probes: int = 16,
+    probes: int = 256,
     batch: int = 5000,
     seed: int = 0,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
@@ -141,14 +141,15 @@ def recall(found: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
 class ApproximateColumns:
     """`data.best_unseen` without scoring every column: faiss inverted lists over the rows of
     `right` (about 4 sqrt(N) lists, the `blocked` rows left out), built once; each query row
-    searches `probes` lists, and the scores of what it finds are exact products."""
+    searches `probes` lists; the scores of what it finds are its products (from the
+    distances)."""
 
     def __init__(
         self,
         right: npt.NDArray[np.float32],
         *,
         blocked: npt.NDArray[np.int64] | None = None,
-        probes: int = 32,
+        probes: int = 256,
     ) -> None:
         import faiss
 
@@ -158,14 +159,19 @@ class ApproximateColumns:
         self.width = right.shape[0]
         self.columns = np.flatnonzero(allowed)
         vectors = np.ascontiguousarray(right[self.columns], dtype=np.float32)
-        dims = vectors.shape[1]
+        # Largest inner product -> nearest neighbour: every row gets one more coordinate that
+        # lifts its length to the longest row's, so that the L2 clustering of the inverted
+        # lists suits the search (ALS factors' lengths vary with popularity).
+        lengths = np.einsum("ij,ij->i", vectors, vectors)
+        self.longest = float(lengths.max(initial=0.0))
+        lifted = np.hstack([vectors, np.sqrt(np.maximum(self.longest - lengths, 0))[:, None]])
+        dims = lifted.shape[1]
         lists = max(1, min(int(4 * np.sqrt(len(vectors))), len(vectors) // 39))
-        self.index = faiss.IndexIVFFlat(
-            faiss.IndexFlatIP(dims), dims, lists, faiss.METRIC_INNER_PRODUCT
-        )
+        self.index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dims), dims, lists, faiss.METRIC_L2)
         if len(vectors):
-            self.index.train(vectors)
-            self.index.add(vectors)
+            lifted = np.ascontiguousarray(lifted, dtype=np.float32)
+            self.index.train(lifted)
+            self.index.add(lifted)
         self.index.nprobe = min(probes, lists)
 
     def best_unseen(
@@ -193,8 +199,13 @@ class ApproximateColumns:
         for start in range(0, rows, batch):
             part = order[start : start + batch]
             wanted = min(k + int(min(counts[part].max(), most_excluded)), len(self.columns))
-            query = np.ascontiguousarray(left[part], dtype=np.float32)
-            got, found = self.index.search(query, wanted)
+            # Each query scaled to the rows' length (its ranking stays; the lists it probes
+            # then follow its direction), one 0 appended: |s q - v'|^2 = 2 L - 2 s q.v
+            query = np.asarray(left[part], dtype=np.float32)
+            scale = np.sqrt(self.longest) / np.maximum(np.linalg.norm(query, axis=1), 1e-12)
+            lifted = np.hstack([query * scale[:, None], np.zeros((len(part), 1), np.float32)])
+            distances, found = self.index.search(np.ascontiguousarray(lifted, np.float32), wanted)
+            got = (2 * self.longest - distances) / (2 * scale[:, None])
             found = np.where(found >= 0, self.columns[np.maximum(found, 0)], -1)
             hidden = exclude[part]
             owners = np.repeat(np.arange(len(part)), np.diff(hidden.indptr))

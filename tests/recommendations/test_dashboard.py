@@ -246,3 +246,4 @@ def test_served_lists_show_versions_lists_and_memory(shop, staff, client):
     row = page.split('data-family="top_buys"', 1)[1].split("</tr>", 1)[0]
     assert f"<td>{store.live_version(store.TOP_BUYS)}</td>" in row
     assert "model run #" in row
+    assert "<td>exact</td>" in row  # a small shop's top buys score every item

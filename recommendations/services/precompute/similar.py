@@ -80,10 +80,10 @@ def generate_similar_items(
     if len(items) <= exact_up_to:
         batches = neighbours.exact(space, n=n)
     else:
-        ids, sims = neighbours.approximate(space, n=n)
-        meta = {"method": "approximate", **_sampled_recall(space, ids, n=n)}
+        found, found_sims = neighbours.approximate(space, n=n)
+        meta = {"method": "approximate", **_sampled_recall(space, found, n=n)}
         batches = (
-            (rows, ids[rows], sims[rows])
+            (rows, found[rows], found_sims[rows])
             for rows in np.array_split(np.arange(len(items)), -(-len(items) // 1000))
         )
     with store.publishing(store.SIMILAR) as publication:
