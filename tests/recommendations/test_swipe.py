@@ -13,6 +13,7 @@ from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import Interaction, ModelRun
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.pipeline import run_pipeline
+from recommendations.services.precompute import similar
 from recommendations.services.precompute.decks import generate_decks, item_groups
 from recommendations.services.precompute.similar import generate_similar_items
 from recommendations.services.precompute.top_buys import generate_top_buys
@@ -130,7 +131,8 @@ def test_mf_runs_record_auc_and_ranking_metrics(served):
     assert {"log_loss", "ndcg@10", "precision@10", "recall@10"} <= run.metrics.keys()
 
 
-def test_a_large_catalogue_gets_approximate_neighbours_near_the_exact_ones(served):
+def test_a_large_catalogue_gets_approximate_neighbours_near_the_exact_ones(served, monkeypatch):
+    monkeypatch.setattr(similar, "PUBLISH_BATCH", 64)  # several batches, as in a real catalogue
     exact = {
         int(i): [e.item_id for e in reads.read_similar(item_id=int(i), limit=10)]
         for i in served.item_ids[::7]
@@ -146,6 +148,7 @@ def test_a_large_catalogue_gets_approximate_neighbours_near_the_exact_ones(serve
     neighbours = reads.read_similar(item_id=int(served.item_ids[0]), limit=10)
     assert np.mean([e.item_id in own for e in neighbours]) >= 0.7
     assert int(served.item_ids[0]) not in {e.item_id for e in neighbours}
+    assert store.version_meta(store.SIMILAR)["lists"] == len(served.item_ids)  # every item
 
 
 def test_a_large_catalogue_finds_decks_and_top_buys_by_approximate_search(served, settings):

@@ -16,6 +16,8 @@ from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
 from recommendations.services.training.model_runs import NoServedModel, NoTrainingData, load_served
 
+PUBLISH_BATCH = 1000  # items whose lists are written per batch
+
 
 def _content_vectors(items: IdIndex) -> sp.csr_matrix:
     rows = {
@@ -84,11 +86,14 @@ def generate_similar_items(
         meta = {"method": "approximate", **_sampled_recall(space, found, n=n)}
         batches = (
             (rows, found[rows], found_sims[rows])
-            for rows in np.array_split(np.arange(len(items)), -(-len(items) // 1000))
+            for rows in np.array_split(np.arange(len(items)), -(-len(items) // PUBLISH_BATCH))
         )
     with store.publishing(store.SIMILAR) as publication:
         for rows, best, sims in track(
-            batches, job="generate_similar_items", total=-(-len(items) // 1000), unit="batches"
+            batches,
+            job="generate_similar_items",
+            total=-(-len(items) // PUBLISH_BATCH),
+            unit="batches",
         ):
             sources = np.where(
                 has[rows][:, None] & has[np.maximum(best, 0)], blend_code, content_code
