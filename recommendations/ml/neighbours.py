@@ -92,7 +92,7 @@ def approximate(
     space: ItemSpace,
     *,
     n: int,
-    candidates: int = 200,
+    candidates: int = 400,
     dims: int = 64,
     probes: int = 256,
     batch: int = 5000,

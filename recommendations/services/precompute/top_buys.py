@@ -126,7 +126,8 @@ def generate_top_buys(
             written.result()
         publication.commit(
             built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
-            source="als", model_run=run.pk, method="approximate" if index else "exact", **meta,
+            source="als", model_run=run.pk,
+            method="exact" if index is None else "approximate", **meta,
         )  # fmt: skip
     log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
     return PublishResult(publication.version, publication.lists)
