@@ -59,6 +59,17 @@ def best_unseen(
     return ids, values
 
 
+def in_csr_rows(values: npt.NDArray[np.int64], matrix: sp.csr_matrix) -> npt.NDArray[np.bool_]:
+    """Whether each of `values` (rows x k column indices, -1 for none) is a stored column of
+    the same row of `matrix` (rows x columns); -1 is never found."""
+    matrix = matrix.tocsr()
+    rows = len(values)
+    width = np.int64(matrix.shape[1] + 1)  # a -1 then never meets the row before's columns
+    owners = np.repeat(np.arange(rows, dtype=np.int64), np.diff(matrix.indptr))
+    keys = np.arange(rows, dtype=np.int64)[:, None] * width + values
+    return np.isin(keys, owners * width + matrix.indices) & (values >= 0)
+
+
 Adjust = Callable[[npt.NDArray[np.int64], npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 
 

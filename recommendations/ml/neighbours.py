@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from recommendations.ml.data import top_k_of_products
+from recommendations.ml.data import in_csr_rows, top_k_of_products
 
 
 @dataclass(frozen=True)
@@ -75,17 +75,30 @@ def _search(
 ) -> npt.NDArray[np.int64]:
     """Each query's `k` nearest `vectors` by inner product from faiss inverted lists (about
     4 sqrt(N) lists, `probes` of them searched); -1 pads."""
+    index = _inverted_lists(vectors, probes=probes, inner_product=True)
+    _, found = index.search(queries, k)
+    return found.astype(np.int64)
+
+
+def _inverted_lists(
+    vectors: npt.NDArray[np.float32], *, probes: int, inner_product: bool
+) -> object:
+    """A faiss IVF-Flat index of `vectors` (about 4 sqrt(N) lists, at least 39 vectors per
+    list), trained and filled, searching `probes` lists; by inner product or L2 distance."""
     import faiss
 
     count, dims = vectors.shape
     lists = max(1, min(int(4 * np.sqrt(count)), count // 39))
-    quantizer = faiss.IndexFlatIP(dims)
-    index = faiss.IndexIVFFlat(quantizer, dims, lists, faiss.METRIC_INNER_PRODUCT)
-    index.train(vectors)
-    index.add(vectors)
+    if inner_product:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dims), dims, lists, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dims), dims, lists, faiss.METRIC_L2)
+    if count:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        index.train(vectors)
+        index.add(vectors)
     index.nprobe = min(probes, lists)
-    _, found = index.search(queries, k)
-    return found.astype(np.int64)
+    return index
 
 
 def approximate(
@@ -151,8 +164,6 @@ class ApproximateColumns:
         blocked: npt.NDArray[np.int64] | None = None,
         probes: int = 256,
     ) -> None:
-        import faiss
-
         allowed = np.ones(right.shape[0], bool)
         if blocked is not None:
             allowed[blocked] = False
@@ -165,14 +176,7 @@ class ApproximateColumns:
         lengths = np.einsum("ij,ij->i", vectors, vectors)
         self.longest = float(lengths.max(initial=0.0))
         lifted = np.hstack([vectors, np.sqrt(np.maximum(self.longest - lengths, 0))[:, None]])
-        dims = lifted.shape[1]
-        lists = max(1, min(int(4 * np.sqrt(len(vectors))), len(vectors) // 39))
-        self.index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dims), dims, lists, faiss.METRIC_L2)
-        if len(vectors):
-            lifted = np.ascontiguousarray(lifted, dtype=np.float32)
-            self.index.train(lifted)
-            self.index.add(lifted)
-        self.index.nprobe = min(probes, lists)
+        self.index = _inverted_lists(lifted, probes=probes, inner_product=False)
 
     def best_unseen(
         self,
@@ -195,7 +199,6 @@ class ApproximateColumns:
         exclude = sp.csr_matrix((rows, self.width)) if exclude is None else exclude.tocsr()
         counts = np.diff(exclude.indptr)
         order = np.argsort(counts, kind="stable")
-        width = np.int64(self.width + 1)
         for start in range(0, rows, batch):
             part = order[start : start + batch]
             wanted = min(k + int(min(counts[part].max(), most_excluded)), len(self.columns))
@@ -207,12 +210,7 @@ class ApproximateColumns:
             distances, found = self.index.search(np.ascontiguousarray(lifted, np.float32), wanted)
             got = (2 * self.longest - distances) / (2 * scale[:, None])
             found = np.where(found >= 0, self.columns[np.maximum(found, 0)], -1)
-            hidden = exclude[part]
-            owners = np.repeat(np.arange(len(part)), np.diff(hidden.indptr))
-            seen = np.isin(
-                np.arange(len(part))[:, None] * width + found, owners * width + hidden.indices
-            )
-            keep = (found >= 0) & ~seen
+            keep = (found >= 0) & ~in_csr_rows(found, exclude[part])
             rank = np.cumsum(keep, axis=1) - 1  # position among the kept
             at = np.nonzero(keep & (rank < k))
             ids[part[at[0]], rank[at]] = found[at]

@@ -15,7 +15,7 @@ from scipy.special import expit
 from catalog.models import Item
 from recommendations import store
 from recommendations.ml import diversity, foldin, mf, neighbours
-from recommendations.ml.data import IdIndex, best_unseen, build_matrix
+from recommendations.ml.data import IdIndex, best_unseen, build_matrix, in_csr_rows
 from recommendations.ml.neighbours import ApproximateColumns
 from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
@@ -174,10 +174,7 @@ class DeckContext:
             drawn = np.broadcast_to(self._allowed, (rows, len(self._allowed)))
         else:
             drawn = np.sort(self._allowed[rng.integers(0, len(self._allowed), (rows, 2 * size))])
-        seen = seen.tocsr()
-        owners = np.repeat(np.arange(rows), np.diff(seen.indptr))
-        width = np.int64(len(self.items))
-        unseen = ~np.isin(np.arange(rows)[:, None] * width + drawn, owners * width + seen.indices)
+        unseen = ~in_csr_rows(drawn, seen)
         unseen[:, 1:] &= drawn[:, 1:] != drawn[:, :-1]  # each item once
         size = min(size, drawn.shape[1])
         logits = np.einsum("bf,bsf->bs", user_vectors, self.item_vectors[drawn])

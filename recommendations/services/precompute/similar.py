@@ -110,13 +110,10 @@ def generate_similar_items(
     return PublishResult(publication.version, publication.lists)
 
 
-def _sampled_recall(
-    space: neighbours.ItemSpace, found: np.ndarray, *, n: int, sample: int = 500
-) -> dict:
+def _sampled_recall(space: neighbours.ItemSpace, found: np.ndarray, *, n: int) -> dict:
     """The approximate neighbours' recall of the exact ones on a random sample of items."""
-    rows = np.sort(np.random.default_rng(0).choice(len(space), min(sample, len(space)), False))
-    truth = np.concatenate([best for _, best, _ in neighbours.exact(space, n=n, rows=rows)])
-    return {
-        "recall_sample": len(rows),
-        "recall": round(float(neighbours.recall(found[rows], truth)), 4),
-    }
+
+    def exact(rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([best for _, best, _ in neighbours.exact(space, n=n, rows=rows)])
+
+    return neighbours.sampled_recall(lambda rows: found[rows], exact, len(space), sample=500)
