@@ -24,6 +24,14 @@ class BareRedisGetApi(APIView):
         return Response({"value": value.decode() if value else None})
 
 
+def stateless_bare_view() -> object:
+    """The bare view called past the session, auth, message and CSRF middleware, as the list
+    views are (config.middleware.StatelessViewMiddleware)."""
+    view = BareRedisGetApi.as_view()
+    view.stateless = True
+    return view
+
+
 def plain_redis_get(request: HttpRequest) -> JsonResponse:
     """The framework's floor: a plain Django view, one Redis GET, the same JSON (no DRF, no
     token check)."""
@@ -33,6 +41,7 @@ def plain_redis_get(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("bench/bare/", BareRedisGetApi.as_view()),
+    path("bench/bare-stateless/", stateless_bare_view()),
     path("bench/plain/", plain_redis_get),
     *app_urls,
 ]

@@ -1,6 +1,7 @@
 """Recommendation lists over HTTP: Redis only (stateless JWT, no SQL, no model)."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -245,6 +246,14 @@ class ListApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
     renderer_classes = [OrjsonRenderer]
+
+    @classmethod
+    def as_view(cls, **initkwargs: object) -> Callable[..., HttpResponse]:
+        """The view, marked for config.middleware.StatelessViewMiddleware: a list read uses
+        no cookie, session, CSRF token or Django user, so it skips those layers."""
+        view = super().as_view(**initkwargs)
+        view.stateless = True
+        return view
 
     def initialize_request(self, request: HttpRequest, *args: object, **kwargs: object) -> Request:
         """The request with the one stateless authenticator and no parsers: a list read has

@@ -228,11 +228,48 @@ def test_more_than_a_thousand_query_fields_is_a_400_json(api):
     assert answer["Content-Type"] == "application/json"
 
 
-def test_a_host_not_allowed_is_a_400_json(api, settings):
+@pytest.mark.parametrize(
+    "path", ["/api/health/", "/api/recommendations/trending/", "/api/recommendations/deck/"]
+)
+def test_a_host_not_allowed_is_a_400_json(api, settings, path):
+    """Also on the list reads, which skip the middleware that usually checks the Host."""
     settings.ALLOWED_HOSTS = ["picks.example"]
-    answer = api.get("/api/health/", HTTP_HOST="evil.example")
+    answer = api.get(path, HTTP_HOST="evil.example")
     assert answer.status_code == 400
     assert answer.json()["code"] == "bad_request"
+
+
+def test_list_reads_skip_the_session_layers_but_not_one_security_header(api, settings):
+    """The list reads are called past the session, auth, message and CSRF middleware
+    (config.middleware.StatelessViewMiddleware): their answers carry every header the other
+    API answers carry, for a guest as for a CORS caller."""
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example"]
+    origin = {"HTTP_ORIGIN": "https://shop.example"}
+    other = api.get("/api/health/", **origin)
+    guarded = ("X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy",
+               "Cross-Origin-Opener-Policy", "Access-Control-Allow-Origin")  # fmt: skip
+    for path in ("/api/recommendations/trending/", "/api/recommendations/top-buys/"):
+        listing = api.get(path, **origin)
+        assert listing.status_code == 200
+        assert {h: listing.get(h) for h in guarded} == {h: other.get(h) for h in guarded}
+        assert None not in {h: listing.get(h) for h in guarded}.values()
+        assert "Authorization" in listing["Vary"]
+        assert int(listing["Content-Length"]) == len(listing.content)
+    error = api.get("/api/recommendations/deck/", **origin)  # a DRF error answer, same way
+    assert error.status_code == 401
+    assert {h: error.get(h) for h in guarded} == {h: other.get(h) for h in guarded}
+
+
+def test_an_admin_session_cookie_signs_no_one_in_to_a_list_read(client, settings):
+    """Stateless means the bearer token or nothing: a staff member logged in to the admin
+    (session cookie, CSRF cookie) is a guest to the list reads, never someone else's reader."""
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    assert client.get("/admin/").status_code == 200  # the session works where it should
+    assert client.get("/api/recommendations/deck/").status_code == 401
+    answer = client.get(f"/api/recommendations/top-buys/?user_id={staff.pk}")
+    assert answer.status_code == 401
+    assert "Set-Cookie" not in answer
 
 
 # ---- roles come from the database at refresh ------------------------------------------------

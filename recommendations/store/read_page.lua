@@ -32,55 +32,66 @@ while pos <= #ARGV do
   local version = redis.call('GET', live_key)
   if version then
     local key = at(list_template, version)
-    -- entry(i): id and payload (the packed record, or 'id score'), decoded only when reached
-    local count, entry
-    if zset then
-      local flat = redis.call('ZREVRANGE', key, 0, stored - 1, 'WITHSCORES')
-      count = #flat / 2
-      entry = function(i) return flat[2 * i - 1], flat[2 * i - 1] .. ' ' .. flat[2 * i] end
-    else
-      local data = redis.call('GETRANGE', key, 0, stored * record_bytes - 1)
-      count = math.floor(#data / record_bytes)
-      entry = function(i)
-        local off = (i - 1) * record_bytes + 1
-        local id = string.format('%d', struct.unpack('<i8', data, off))
-        return id, string.sub(data, off, off + record_bytes - 1)
+    -- entries first..first+n-1 (fewer at the list's end): ids as the card keys spell them and
+    -- payloads (the packed record, or 'id score'); read in slices, so a page that is not
+    -- filtered reads only its own entries
+    local function slice(first, n)
+      local ids, payloads = {}, {}
+      if zset then
+        local flat = redis.call('ZREVRANGE', key, first - 1, first + n - 2, 'WITHSCORES')
+        for j = 1, #flat, 2 do
+          ids[#ids + 1] = flat[j]
+          payloads[#payloads + 1] = flat[j] .. ' ' .. flat[j + 1]
+        end
+      else
+        local data = redis.call('GETRANGE', key, (first - 1) * record_bytes,
+                                (first + n - 1) * record_bytes - 1)
+        for off = 1, #data - record_bytes + 1, record_bytes do
+          ids[#ids + 1] = string.format('%d', struct.unpack('<i8', data, off))
+          payloads[#payloads + 1] = string.sub(data, off, off + record_bytes - 1)
+        end
       end
+      return ids, payloads
     end
-    if count > 0 then
+    local ids, payloads = slice(1, math.min(want, stored))
+    if #ids > 0 then
       local meta = redis.call('GET', at(meta_template, version))
       -- the first `want` entries not excluded, not seen and with a card (active items)
-      local picked, cards, i = {}, {}, 1
-      while i <= count and #picked < want do
-        local ids, payloads = {}, {}
-        while i <= count and #ids < want - #picked do
-          local id, payload = entry(i)
-          if not excluded[id] then
-            ids[#ids + 1] = id
-            payloads[#payloads + 1] = payload
-          end
-          i = i + 1
-        end
-        if #ids > 0 then
-          local seen = false
-          if seen_key ~= '' then seen = redis.call('SMISMEMBER', seen_key, unpack(ids)) end
-          local batch, keys = {}, {}
-          for j = 1, #ids do
-            if not seen or seen[j] == 0 then
-              batch[#batch + 1] = payloads[j]
-              keys[#keys + 1] = card_prefix .. ids[j]
-            end
-          end
-          if #keys > 0 then
-            local found = redis.call('MGET', unpack(keys))
-            for j = 1, #batch do
-              if found[j] then
-                picked[#picked + 1] = batch[j]
-                cards[#cards + 1] = found[j]
-              end
-            end
+      local picked, cards, read = {}, {}, #ids
+      while true do
+        local kept, keys = {}, {}
+        for j = 1, #ids do
+          if not excluded[ids[j]] then
+            kept[#kept + 1] = payloads[j]
+            keys[#keys + 1] = ids[j]
           end
         end
+        if #keys > 0 and seen_key ~= '' then
+          local seen = redis.call('SMISMEMBER', seen_key, unpack(keys))
+          local unseen, unseen_keys = {}, {}
+          for j = 1, #keys do
+            if seen[j] == 0 then
+              unseen[#unseen + 1] = kept[j]
+              unseen_keys[#unseen_keys + 1] = keys[j]
+            end
+          end
+          kept, keys = unseen, unseen_keys
+        end
+        if #keys > 0 then
+          for j = 1, #keys do keys[j] = card_prefix .. keys[j] end
+          local found = redis.call('MGET', unpack(keys))
+          for j = 1, #kept do
+            if found[j] then
+              picked[#picked + 1] = kept[j]
+              cards[#cards + 1] = found[j]
+            end
+          end
+        end
+        local need = math.min(want - #picked, stored - read)
+        if need <= 0 then break end
+        ids, payloads = slice(read + 1, need)
+        if #ids == 0 then break end
+        read = read + #ids
       end
       -- an experiment's impression: counted with the read that served it
       if counts_key ~= '' then

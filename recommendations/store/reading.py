@@ -4,9 +4,11 @@ it too), the several lists behind "more like these", and the MF vectors of a pre
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
+from django.conf import settings
 
 from recommendations.store import keys
 from recommendations.store.codec import (
@@ -49,6 +51,14 @@ class Page:
     item_missing: bool = False
 
 
+@lru_cache(maxsize=1024)
+def _family_args(prefix: str, family: str) -> tuple[str, str, str]:
+    """A family's live pointer, meta template and list kind for read_page.lua (the same for
+    every read under one prefix)."""
+    zset = "1" if keys.base_family(family) in keys.SORTED_SET_FAMILIES else "0"
+    return keys.live(family), keys.meta_template(family), zset
+
+
 def read_page(
     chain: list[tuple[str, object]],
     *,
@@ -84,15 +94,10 @@ def read_page(
         len(exclude),
         *exclude,
     ]
+    prefix = settings.PICKS_REDIS_PREFIX
     for family, owner in chain:
-        zset = "1" if keys.base_family(family) in keys.SORTED_SET_FAMILIES else "0"
-        args += [
-            keys.live(family),
-            keys.meta_template(family),
-            keys.list_template(family, owner),
-            zset,
-            stored,
-        ]
+        live, meta_template, zset = _family_args(prefix, family)
+        args += [live, meta_template, keys.list_template(family, owner), zset, stored]
     reply = run_script("read_page.lua", args=args)
     hits, found = int(reply[0]), int(reply[1])
     if found == -2:

@@ -136,6 +136,37 @@ def test_the_deck_needs_a_login_and_drops_what_was_swiped_since(shop, api):
     assert first not in [r["item"]["id"] for r in again["results"]]
 
 
+def test_a_page_reads_past_the_entries_it_must_skip_in_stored_order(shop, api):
+    """A read takes a list in slices of the page's size: when whole slices are excluded or
+    seen, the entries after them fill the page, in the stored order (packed lists and sorted
+    sets alike)."""
+
+    def ids(answer) -> list[int]:
+        return [r["item"]["id"] for r in answer.json()["results"]]
+
+    everything = ids(api.get(f"{BASE}/trending/", {"limit": 100}))
+    skipped = ",".join(map(str, everything[:12]))
+    page = api.get(f"{BASE}/trending/", {"limit": 5, "exclude": skipped})
+    assert ids(page) == everything[12:17]
+    assert page.json()["complete"] is True
+
+    client = user_client(shop, 7)
+    deck = ids(client.get(f"{BASE}/deck/", {"limit": 10}))
+    store.add_seen_many(seen={int(shop.user_ids[7]): set(deck[:6])})
+    assert ids(client.get(f"{BASE}/deck/", {"limit": 4})) == deck[6:10]
+
+    longest = max(
+        (api.get(f"{BASE}/bought-together/{i}/", {"limit": 100}) for i in shop.item_ids),
+        key=lambda answer: (answer.json()["source"] == "bought_together", len(ids(answer))),
+    )
+    ranked = ids(longest)
+    assert longest.json()["source"] == "bought_together"
+    assert len(ranked) >= 2
+    product = longest.request["PATH_INFO"].rstrip("/").rsplit("/", 1)[1]
+    page = api.get(f"{BASE}/bought-together/{product}/", {"limit": 1, "exclude": ranked[0]})
+    assert ids(page) == ranked[1:2]  # the first slice (one entry) excluded: a second read
+
+
 def test_more_like_these_explains_each_result_by_a_liked_item(shop, api):
     liked = [int(shop.item_ids[0]), int(shop.item_ids[4])]
     body = api.get(f"{BASE}/more-like-these/", {"items": ",".join(map(str, liked))}).json()
