@@ -8,15 +8,17 @@ import pytest
 import scipy.sparse as sp
 from django.core.management import call_command
 
-from recommendations import artifacts
+from recommendations import artifacts, store
 from recommendations.ml import als, basket, spark
 from recommendations.models import ModelRun
 from recommendations.services import engines
 from recommendations.services.demo import generate_demo_data
+from recommendations.services.precompute.bought_together import generate_bought_together
 from recommendations.services.precompute.top_buys import generate_top_buys
 from recommendations.services.training.als import train_als_model
 from recommendations.services.training.basket import train_market_basket
 from tests import reads
+from tests.conftest import free_port
 from tests.recommendations.ml.test_basket import GROCERIES, planted_baskets
 from tests.recommendations.test_pipeline import SPEC
 
@@ -196,3 +198,78 @@ def test_an_unknown_engine_is_refused_before_anything_runs(shop):
     with pytest.raises(CommandError):
         call_command("train_als_model", "--engine", "hadoop")
     assert ModelRun.objects.count() == before
+
+
+# ---- lists written by the executors ----------------------------------------------------------
+
+
+def version_keys(version: int) -> list[bytes]:
+    return list(store.client().scan_iter(match=store.keys.version_prefix(version) + "*"))
+
+
+def test_top_buys_written_by_the_executors_are_the_local_lists(shop):
+    """generate_top_buys --engine spark: the executors score their partitions and write them
+    straight into the new version; every user's list, score and `because` is the one the
+    single-machine path writes from the same served model."""
+    assert train_als_model(engine="local").published
+    users = [int(u) for u in shop.user_ids]
+    local = generate_top_buys(engine="local")
+    before = {u: reads.read_top_buys(user_id=u, limit=100) for u in users}
+    call_command("generate_top_buys", "--engine", "spark")
+    on_spark = store.version_meta(store.TOP_BUYS)
+    assert on_spark["engine"] == "spark"
+    assert on_spark["version"] > local.version
+    assert on_spark["lists"] == local.lists == len(users)
+    assert on_spark["memory_bytes"] > 0
+    same = 0
+    for user in users:
+        got = reads.read_top_buys(user_id=user, limit=100)
+        assert len(got) == len(before[user])
+        assert [e.score for e in got] == pytest.approx(
+            [e.score for e in before[user]], rel=1e-4, abs=1e-6
+        )
+        same += [(e.item_id, e.because) for e in got] == [
+            (e.item_id, e.because) for e in before[user]
+        ]
+    assert same >= 0.98 * len(users)  # float ties may swap two neighbours
+    assert not artifacts.stored("spark-top-buys-users")
+
+
+def test_executors_that_cannot_write_leave_the_previous_top_buys_serving(shop, settings):
+    assert train_als_model(engine="local").published
+    served = generate_top_buys(engine="local")
+    user = int(shop.user_ids[0])
+    lists = reads.read_top_buys(user_id=user, limit=100)
+    settings.SPARK_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # executors see no Redis
+    with pytest.raises(Exception, match=r"(?i)connect"):
+        generate_top_buys(engine="spark")
+    assert store.live_version(store.TOP_BUYS) == served.version
+    assert reads.read_top_buys(user_id=user, limit=100) == lists
+    assert version_keys(served.version + 1) == []
+    assert not artifacts.stored("spark-top-buys-users")
+
+
+def test_bought_together_on_spark_and_a_partition_that_fails_midway(shop):
+    """The executors write the same sorted sets; when one partition fails after others have
+    written theirs, nothing is switched and the failed version's keys are deleted."""
+    assert train_market_basket(params=basket.BasketParams(min_support=0.005), engine="local")
+    local = generate_bought_together(engine="local")
+    items = [int(i) for i in shop.item_ids]
+    before = {i: reads.read_bought_together(item_id=i, limit=100) for i in items}
+    assert sum(map(bool, before.values())) > 10
+    on_spark = generate_bought_together(engine="spark")
+    assert on_spark.lists == local.lists
+    for item in items:
+        got = reads.read_bought_together(item_id=item, limit=100)
+        assert [e.item_id for e in got] == [e.item_id for e in before[item]]
+        assert [e.score for e in got] == pytest.approx([e.score for e in before[item]])
+    # the next version's list of one item is already a string: that ZADD fails (WRONGTYPE)
+    doomed = next(i for i in items if before[i])
+    upcoming = int(store.client().get(store.keys.version_seq())) + 1
+    store.client().set(store.keys.list_key(upcoming, store.BOUGHT_TOGETHER, doomed), b"x")
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        generate_bought_together(engine="spark")
+    assert store.live_version(store.BOUGHT_TOGETHER) == on_spark.version
+    assert reads.read_bought_together(item_id=doomed, limit=100) == before[doomed]
+    assert version_keys(upcoming) == []
+    assert not artifacts.stored("spark-bought-together")

@@ -39,12 +39,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "config.middleware.ApiCacheHeadersMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Views marked stateless (the list reads) are called here; the rest go on below.
+    "config.middleware.StatelessViewMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -180,11 +182,15 @@ PICKS_SIMILAR_EXACT_MAX_ITEMS = env.int("SIMILAR_EXACT_MAX_ITEMS", default=20_00
 # Above this many items, top buys (plain ALS) and decks find each user's best items by
 # approximate search (faiss inverted lists) instead of scoring every item.
 PICKS_EXACT_SCORING_MAX_ITEMS = env.int("EXACT_SCORING_MAX_ITEMS", default=20_000)
-# The engine of train_als_model, train_market_basket and evaluate: "local" (implicit, mlxtend
-# on this machine) or "spark" (MLlib on SPARK_MASTER: local[*], or a cluster's spark://...).
+# The engine of train_als_model, train_market_basket, evaluate, generate_top_buys and
+# generate_bought_together: "local" (implicit, mlxtend on this machine) or "spark" (MLlib on
+# SPARK_MASTER: local[*], or a cluster's spark://...; the lists are written to Redis by the
+# executors, at SPARK_REDIS_URL, in SPARK_LIST_PARTITIONS parts).
 PICKS_ENGINE = env.str("PICKS_ENGINE", default="local")
 SPARK_MASTER = env.str("SPARK_MASTER", default="local[*]")
 SPARK_DRIVER_MEMORY = env.str("SPARK_DRIVER_MEMORY", default="2g")
+SPARK_REDIS_URL = env.str("SPARK_REDIS_URL", default="")  # empty: the cache's own Redis
+SPARK_LIST_PARTITIONS = env.int("SPARK_LIST_PARTITIONS", default=8)
 # Client timestamps (events, orders, imports) further ahead of the clock than this, or before
 # the earliest date, are refused: one absurd date must not skew recency for everyone.
 PICKS_MAX_FUTURE_SECONDS = env.int("MAX_FUTURE_SECONDS", default=900)

@@ -8,6 +8,7 @@ validation (services/training/als.tune_als); with both extra weights at 0 the bl
 ALS and is scored by implicit itself.
 """
 
+import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ from implicit.nearest_neighbours import (
 from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
-from recommendations.ml import als, popularity
+from recommendations.ml import als, foldin, popularity
 from recommendations.ml.data import IdIndex, ScoreTable, aggregate, split_by_time, top_k
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.ml.neighbours import ApproximateColumns
@@ -120,12 +121,14 @@ def scores(
 
     The means and spreads come without extra passes over the dense matrix: the ALS scores'
     from the item factors' mean and covariance, the neighbours' from the sparse product's
-    sums; only the ALS product is ever dense."""
+    sums; only the ALS product is ever dense. Plain ALS: the raw product, as als.top_n ranks."""
     p = blend.params
     n_items = blend.model.item_factors.shape[0]
     factors = np.asarray(user_factors, np.float32)
     item_factors = np.asarray(blend.model.item_factors, np.float32)
     out = factors @ item_factors.T
+    if blend.plain:
+        return out
     mean = factors @ item_factors.mean(axis=0)
     spread = np.sqrt(
         np.maximum(np.einsum("uf,fg,ug->u", factors, np.cov(item_factors.T, bias=True), factors), 0)
@@ -516,3 +519,27 @@ def compare_families(
     popular = popularity.top_n_popular(fit_matrix, n=k, exclude_seen=exclude[users])
     out["popularity"] = ranking_metrics(popular, truth, k=k)
     return out
+
+
+def item_side(model: Blend) -> Blend:
+    """The blend without its ALS user factors: what scoring users whose factors come with
+    them needs (top_n's `user_factors`), small enough to ship to Spark's executors."""
+    light = copy.copy(model.model)
+    light.user_factors = np.zeros((0, light.item_factors.shape[1]), np.float32)
+    return replace(model, model=light)
+
+
+def explain(
+    model: Blend,
+    confidence: sp.csr_matrix,
+    item_ids: npt.NDArray[np.int64],
+    top: npt.NDArray,
+) -> npt.NDArray[np.int64]:
+    """users x n: the item id of each user's pair that adds most to each entry's score (0 for
+    none): its nearest bought item where the blend has item-item neighbours, else the largest
+    share of its ALS score. `top` holds item indices, -1 padding."""
+    if model.similarity is not None:
+        best = item_contributors(model.similarity, confidence, top)
+    else:
+        best = foldin.als_contributors(model.model, confidence, top)
+    return np.where(best >= 0, item_ids[np.maximum(best, 0)], 0)

@@ -4,17 +4,26 @@ path: implicit-feedback ALS and FP-Growth with association rules.
 Input arrives as Parquet (written once per run by the job, through the configured storage),
 so executors never query the database. What comes back has the single-machine shapes: ALS
 factors inside implicit's model object (the gate, fold-in, explanations and publishing stay
-as they are) and an mlxtend-shaped rules frame. No Django here; the session is made once per
-process and kept.
+as they are) and an mlxtend-shaped rules frame. Per-user and per-item lists can be written to
+Redis by the executors themselves, partition by partition, into a version the driver's job
+switches to only when every partition succeeded. No Django here; the session is made once
+per process and kept.
 """
 
 import io
 import logging
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 from recommendations.ml import als, basket
@@ -26,6 +35,14 @@ def session(master: str, *, shuffle_partitions: int = 8, driver_memory: str = "2
     """A SparkSession on `master` ("local[*]", "spark://host:7077"), made once per process."""
     if master not in _sessions:
         from pyspark.sql import SparkSession
+
+        # Python workers (lists written by executors) run this interpreter and import this
+        # project; on a cluster the executors' image provides both.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        root = str(Path(__file__).resolve().parents[2])
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if root not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
 
         # py4j logs every closed connection at INFO, even from finalizers at exit
         logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -184,3 +201,166 @@ def mine(
 
 def _labelled(items: Sequence[str], labels: dict[str, object] | None) -> frozenset:
     return frozenset(items if labels is None else (labels[item] for item in items))
+
+
+# ---- lists written by the executors ----------------------------------------------------------
+
+OWNER = "{owner}"  # where a list's owner goes in the key template the driver hands out
+
+
+@dataclass(frozen=True)
+class UserRows:
+    """A batch of users as an executor gets them: ids, model factors (one row each), their
+    weighted pairs and the items not to offer them (rows x items)."""
+
+    owners: npt.NDArray[np.int64]
+    factors: npt.NDArray[np.float32]
+    confidence: sp.csr_matrix
+    hidden: sp.csr_matrix
+
+
+def users_parquet(
+    owners: npt.NDArray[np.int64],
+    factors: npt.NDArray[np.float32],
+    confidence: sp.csr_matrix,
+    hidden: sp.csr_matrix,
+) -> bytes:
+    """UserRows of every user as Parquet bytes (CSR rows as list columns, no Python loop)."""
+    factors = np.ascontiguousarray(factors, np.float32)
+    confidence, hidden = confidence.tocsr(), hidden.tocsr()
+
+    def lists(matrix: sp.csr_matrix, values: npt.NDArray) -> pa.ListArray:
+        return pa.ListArray.from_arrays(pa.array(matrix.indptr.astype(np.int32)), pa.array(values))
+
+    table = pa.table(
+        {
+            "owner": pa.array(np.asarray(owners, np.int64)),
+            "factors": pa.FixedSizeListArray.from_arrays(
+                pa.array(factors.ravel()), factors.shape[1]
+            ),
+            "items": lists(confidence, confidence.indices.astype(np.int32)),
+            "weights": lists(confidence, confidence.data.astype(np.float32)),
+            "hidden": lists(hidden, hidden.indices.astype(np.int32)),
+        }
+    )
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()
+
+
+def _user_rows(batch: pa.RecordBatch, n_items: int) -> UserRows:
+    def csr(column: str, values: npt.NDArray | None = None) -> sp.csr_matrix:
+        array = batch.column(column)
+        offsets = array.offsets.to_numpy()
+        indptr = offsets - offsets[0]
+        cols = array.flatten().to_numpy()
+        data = np.ones(len(cols), np.float32) if values is None else values
+        return sp.csr_matrix((data, cols, indptr), shape=(batch.num_rows, n_items))
+
+    factors = batch.column("factors")
+    weights = batch.column("weights").flatten().to_numpy()
+    return UserRows(
+        owners=batch.column("owner").to_numpy(),
+        factors=factors.flatten().to_numpy().reshape(batch.num_rows, -1),  # Spark: array<float>
+        confidence=csr("items", weights),
+        hidden=csr("hidden"),
+    )
+
+
+WRITTEN = "written long, sample string"  # one row per executor batch: lists, '\n'-joined keys
+
+
+def write_user_lists(
+    spark: object,
+    path: str,
+    lists_of: Callable[[UserRows], Iterable[tuple[int, bytes]]],
+    *,
+    n_items: int,
+    redis_url: str,
+    template: str,
+    partitions: int,
+    batch_keys: int = 2000,
+    sample: int = 8,
+) -> tuple[int, list[str]]:
+    """Each partition of the users Parquet at `path` (see users_parquet) turned into lists by
+    `lists_of` ((owner, stored value) pairs) on the executors, and written from there into
+    Redis at `redis_url`, `batch_keys` keys per MSET, under `template` (OWNER marks the
+    owner): the driver never holds them. Returns how many lists were written and a few of
+    their keys. A partition that fails fails the whole call (after Spark's retries, which
+    rewrite the same keys), so the caller switches nothing."""
+    frame = spark.read.parquet(path).repartition(partitions)
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        for batch in batches:
+            written, pending, kept = 0, {}, []
+            if not batch.num_rows:
+                continue
+            for owner, value in lists_of(_user_rows(batch, n_items)):
+                key = template.replace(OWNER, str(owner))
+                pending[key] = value
+                if len(kept) < sample:
+                    kept.append(key)
+                if len(pending) >= batch_keys:
+                    client.mset(pending)
+                    written, pending = written + len(pending), {}
+            if pending:
+                client.mset(pending)
+                written += len(pending)
+            yield pa.RecordBatch.from_pydict({"written": [written], "sample": ["\n".join(kept)]})
+
+    rows = frame.mapInArrow(write, WRITTEN).collect()
+    keys = [key for row in rows if row["sample"] for key in row["sample"].split("\n")]
+    return sum(row["written"] for row in rows), keys
+
+
+def sorted_sets_parquet(rows: Sequence[tuple[int, int, float]]) -> bytes:
+    """(owner, member, score) rows as Parquet bytes: what write_sorted_sets reads."""
+    owners, members, scores = zip(*rows, strict=True) if rows else ((), (), ())
+    table = pa.table(
+        {
+            "owner": pa.array(owners, pa.int64()),
+            "member": pa.array(members, pa.int64()),
+            "score": pa.array(scores, pa.float64()),
+        }
+    )
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()
+
+
+def write_sorted_sets(
+    spark: object,
+    path: str,
+    *,
+    redis_url: str,
+    template: str,
+    partitions: int,
+    batch_keys: int = 2000,
+) -> None:
+    """The (owner, member, score) rows of the Parquet at `path` written as one sorted set per
+    owner from the executors (ZADD, `batch_keys` per pipeline), under `template`. A failing
+    partition fails the call."""
+    frame = spark.read.parquet(path).repartition(partitions, "owner")
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        for batch in batches:
+            pipe, queued = client.pipeline(transaction=False), 0
+            table = batch.to_pydict()
+            for owner, member, score in zip(
+                table["owner"], table["member"], table["score"], strict=True
+            ):
+                pipe.zadd(template.replace(OWNER, str(owner)), {member: score})
+                queued += 1
+                if queued >= batch_keys:
+                    pipe.execute()
+                    queued = 0
+            pipe.execute()
+            yield pa.RecordBatch.from_pydict({"written": [batch.num_rows], "sample": [""]})
+
+    frame.mapInArrow(write, WRITTEN).collect()

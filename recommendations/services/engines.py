@@ -28,6 +28,12 @@ def spark() -> object:
     return ml_spark.session(settings.SPARK_MASTER, driver_memory=settings.SPARK_DRIVER_MEMORY)
 
 
+def redis_url() -> str:
+    """Where Spark's executors write lists: SPARK_REDIS_URL (an address they can reach),
+    else the Redis this process publishes to."""
+    return settings.SPARK_REDIS_URL or settings.CACHES["default"]["LOCATION"]
+
+
 @contextmanager
 def staged(kind: str, data: bytes) -> Iterator[str]:
     """`data` (Parquet) stored for one run through the artifacts storage, deleted after it;

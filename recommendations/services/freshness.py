@@ -31,7 +31,6 @@ from recommendations.models import ModelRun, PendingRefresh
 from recommendations.services import aggregation, tables
 from recommendations.services.clock import run_time
 from recommendations.services.precompute.decks import DeckContext, deck_context, swiped_matrices
-from recommendations.services.precompute.top_buys import explain
 from recommendations.services.progress import log_step
 from recommendations.services.publish import active_item_ids
 from recommendations.services.sql import FLOAT, INT, TIME, fetch_array
@@ -186,16 +185,13 @@ def fresh_top_buys(
     and `row`, their input as of now (a blend adds their item-item neighbours and the
     model's demand), hidden and inactive items left out."""
     model = artifact.blended
-    if model.plain:
-        ranked = artifact.model.item_factors @ factors
-    else:
-        ranked = blend.scores(model, factors[None, :], row)[0]
+    ranked = blend.scores(model, factors[None, :], row)[0]
     ranked[inactive] = als.FILTERED_SCORE
     hidden_columns = artifact.items.index_of(np.fromiter(hidden, np.int64, len(hidden)))
     ranked[hidden_columns[hidden_columns >= 0]] = als.FILTERED_SCORE
     top = top_k(ranked[None, :], min(n, len(ranked)))[0]
     top = top[ranked[top] > als.FILTERED_SCORE]
-    because = explain(model, row, artifact.items.ids, top[None, :])[0]
+    because = blend.explain(model, row, artifact.items.ids, top[None, :])[0]
     return artifact.items.ids[top], ranked[top].astype(np.float32), because
 
 

@@ -15,7 +15,14 @@ that dies before the switch leaves the old version serving. The version before t
 is kept for rollback; the others are deleted by the next publish.
 """
 
-from recommendations.store.codec import FAMILY_SOURCE, RECORD, SOURCES, VECTOR, Entry
+from recommendations.store.codec import (
+    FAMILY_SOURCE,
+    RECORD,
+    SOURCES,
+    VECTOR,
+    Entry,
+    packed_rows,
+)
 from recommendations.store.connection import client, delete_prefix, ping, unlink_matching
 from recommendations.store.fresh import (
     FreshLists,
@@ -78,8 +85,8 @@ __all__ = [
     "Impression", "LockLost", "NothingToRollBack", "Page", "Publication", "PublishLocked",
     "add_seen_many", "card_ids", "client", "close_account", "count_hit", "delete_cards",
     "delete_prefix", "forget_refreshed_before", "held_locks", "live_version", "live_versions",
-    "lock_holder", "mark_refreshed", "notify", "ping", "previous_version", "publishing",
-    "read_many", "read_page", "read_raw_cards", "read_vectors", "refreshed_since", "rollback",
-    "sweep_versions", "unlink_matching", "version_meta", "wait_for_notices", "write_cards",
-    "write_fresh",
+    "lock_holder", "mark_refreshed", "notify", "packed_rows", "ping", "previous_version",
+    "publishing", "read_many", "read_page", "read_raw_cards", "read_vectors", "refreshed_since",
+    "rollback", "sweep_versions", "unlink_matching", "version_meta", "wait_for_notices",
+    "write_cards", "write_fresh",
 ]  # fmt: skip

@@ -1,7 +1,7 @@
 """How lists, cards and job metadata are encoded in Redis values."""
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -25,8 +25,9 @@ RECORD = np.dtype([("item", "<i8"), ("score", "<f4"), ("source", "u1"), ("becaus
 VECTOR = np.dtype("<f4")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One entry of a list (a tuple: a page makes up to a hundred of these per request)."""
+
     item_id: int
     score: float
     source: str = ""
@@ -49,6 +50,22 @@ def pack(
     records["item"], records["score"], records["source"] = item_ids, scores, sources
     records["because"] = because
     return records
+
+
+def packed_rows(
+    owners: npt.NDArray[np.int64],
+    item_ids: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float32],
+    sources: npt.ArrayLike | int,
+    because: npt.ArrayLike | int = 0,
+) -> Iterator[tuple[int, bytes]]:
+    """(owner, packed list) per row of (owners x n) arrays whose ids are not all padding
+    (-1 pads a row's end); what a publication stores, wherever it is written from."""
+    records = pack(item_ids, scores, sources, because)
+    lengths = (np.asarray(item_ids) >= 0).sum(axis=1)
+    for owner, row, length in zip(owners.tolist(), records, lengths.tolist(), strict=True):
+        if length:
+            yield owner, row[:length].tobytes()
 
 
 def unpack(blob: bytes | None, *, limit: int) -> list[Entry]:

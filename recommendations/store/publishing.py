@@ -15,6 +15,7 @@ from recommendations.store.codec import (
     decode_meta,
     encode_json,
     pack,
+    packed_rows,
     source_code,
     vectors,
 )
@@ -150,13 +151,22 @@ class Publication:
         """Write one packed list per row of (owners x n) arrays (source codes per entry, else
         the family's); -1 ids pad a row's end."""
         source = self.default_source if sources is None else sources
-        records = pack(item_ids, scores, source, because)
-        lengths = (item_ids >= 0).sum(axis=1)
         prefix = keys.version_prefix(self.version)
-        for owner, row, length in zip(owners.tolist(), records, lengths.tolist(), strict=True):
-            if length:
-                self.lists += 1
-                self._add(prefix + keys.list_name(self.family, owner), row[:length].tobytes())
+        for owner, blob in packed_rows(owners, item_ids, scores, source, because):
+            self.lists += 1
+            self._add(prefix + keys.list_name(self.family, owner), blob)
+
+    def key_template(self, owner_mark: str) -> str:
+        """This version's key of a list, `owner_mark` where its owner goes: for writers
+        outside this process (Spark executors), which fill it in."""
+        return keys.list_key(self.version, self.family, owner_mark)
+
+    def written_elsewhere(self, *, lists: int, sample: list[str]) -> None:
+        """Count lists another process wrote into this version (some of their keys sample
+        its memory)."""
+        self.lists += lists
+        for key in sample:
+            self._sample(key)
 
     def put_vectors(self, kind: str, ids: npt.NDArray[np.int64], rows: npt.NDArray) -> None:
         """Write one float32 vector per id (MF embeddings: kind "user" or "item")."""

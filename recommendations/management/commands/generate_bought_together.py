@@ -4,4 +4,5 @@ from recommendations.services.precompute.bought_together import generate_bought_
 
 class Command(PublishCommand):
     help = "Publish product:{id}:bought_together from the mined rules, by lift."
+    has_engine = True
     job = staticmethod(generate_bought_together)

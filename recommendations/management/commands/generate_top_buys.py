@@ -4,4 +4,5 @@ from recommendations.services.precompute.top_buys import generate_top_buys
 
 class Command(PublishCommand):
     help = "Publish every user's top buys from the served ALS model."
+    has_engine = True
     job = staticmethod(generate_top_buys)

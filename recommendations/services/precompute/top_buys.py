@@ -1,5 +1,6 @@
 """`generate_top_buys`: every user's top N from the served top-buys model (ALS or a blend)."""
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -9,12 +10,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from recommendations import artifacts, store
-from recommendations.ml import blend, foldin, neighbours
+from recommendations.ml import blend, neighbours, spark
 from recommendations.ml.data import IdIndex, build_matrix
 from recommendations.ml.neighbours import ApproximateColumns
 from recommendations.ml.scores import ScoreRows
 from recommendations.models import Interaction, ModelRun
-from recommendations.services import tables
+from recommendations.services import engines, tables
 from recommendations.services.precompute import PublishResult
 from recommendations.services.progress import log_step, track
 from recommendations.services.publish import active_item_ids
@@ -50,20 +51,47 @@ def _confidence(rows: ScoreRows, artifact: object) -> sp.csr_matrix:
     return table.matrix(half_life_days=artifact.params.half_life_days)
 
 
-def explain(
-    model: blend.Blend,
+def _write_on_spark(
+    publication: store.Publication,
+    artifact: object,
     confidence: sp.csr_matrix,
-    item_ids: npt.NDArray[np.int64],
-    top: npt.NDArray,
-) -> npt.NDArray[np.int64]:
-    """users x n: the item id of each user's pair that adds most to each entry's score (0 for
-    none): its nearest bought item where the blend has item-item neighbours, else the largest
-    share of its ALS score. `top` holds item indices, -1 padding."""
-    if model.similarity is not None:
-        best = blend.item_contributors(model.similarity, confidence, top)
-    else:
-        best = foldin.als_contributors(model.model, confidence, top)
-    return np.where(best >= 0, item_ids[np.maximum(best, 0)], 0)
+    not_offered: sp.csr_matrix,
+    inactive: npt.NDArray[np.int64],
+    *,
+    n: int,
+) -> None:
+    """Every user's list scored and written into `publication`'s version by Spark's
+    executors, partition by partition: the users (factors, pairs, items not to offer) leave
+    as Parquet through the artifacts storage, the model's item side is broadcast. Any failed
+    partition raises here, before anything is switched."""
+    session = engines.spark()
+    shipped = session.sparkContext.broadcast(blend.item_side(artifact.blended))
+    item_ids, source = artifact.items.ids, publication.default_source
+
+    def lists_of(rows: spark.UserRows) -> Iterator[tuple[int, bytes]]:
+        model = shipped.value
+        top, scores = blend.top_n(
+            model, rows.confidence, rows.hidden, n=n, user_factors=rows.factors,
+            filter_items=inactive,
+        )  # fmt: skip
+        because = blend.explain(model, rows.confidence, item_ids, top)
+        found = np.where(top >= 0, item_ids[np.maximum(top, 0)], -1)
+        return store.packed_rows(rows.owners, found, scores, source, because)
+
+    users = spark.users_parquet(
+        artifact.users.ids, artifact.blended.model.user_factors, confidence, not_offered
+    )
+    try:
+        with engines.staged("top-buys-users", users) as path:
+            lists, sample = spark.write_user_lists(
+                session, path, lists_of, n_items=len(item_ids),
+                redis_url=engines.redis_url(),
+                template=publication.key_template(spark.OWNER),
+                partitions=settings.SPARK_LIST_PARTITIONS,
+            )  # fmt: skip
+    finally:
+        shipped.unpersist()
+    publication.written_elsewhere(lists=lists, sample=sample)
 
 
 def generate_top_buys(
@@ -72,12 +100,16 @@ def generate_top_buys(
     batch_users: int = 10_000,
     run: ModelRun | None = None,
     family: str = store.TOP_BUYS,
+    engine: str | None = None,
 ) -> PublishResult:
     """Every user's top N items from the served top-buys model (or `run`'s, into `family`: an
     experiment variant's lists), bought and disliked items left out.
 
-    A batch of users is written to Redis by a second thread while the next one is scored.
+    Here, a batch of users is written to Redis by a second thread while the next one is
+    scored; on Spark (`engine`, default the PICKS_ENGINE setting), the executors score and
+    write theirs (_write_on_spark).
     """
+    engine = engines.chosen(engine)
     n = n or settings.PICKS_LIST_LENGTH
     data_as_of = timezone.now()
     if run is None:
@@ -89,6 +121,15 @@ def generate_top_buys(
     confidence = _confidence(rows, artifact)
     inactive = _inactive(artifact.items)
     model = artifact.blended
+    if engine == "spark":
+        with store.publishing(family) as publication:
+            _write_on_spark(publication, artifact, confidence, not_offered, inactive, n=n)
+            publication.commit(
+                built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
+                source="als", model_run=run.pk, method="exact", engine=engine,
+            )  # fmt: skip
+        log_step("generate_top_buys", "published", version=publication.version, engine=engine)
+        return PublishResult(publication.version, publication.lists)
     index, meta = None, {}
     if model.plain and len(artifact.items) > settings.PICKS_EXACT_SCORING_MAX_ITEMS:
         index = ApproximateColumns(model.model.item_factors, blocked=inactive)
@@ -116,7 +157,7 @@ def generate_top_buys(
                 index=index,
             )  # fmt: skip
             item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
-            because = explain(model, confidence[users], artifact.items.ids, ids)
+            because = blend.explain(model, confidence[users], artifact.items.ids, ids)
             if written is not None:
                 written.result()  # one batch in flight at a time; its errors surface here
             written = writer.submit(
@@ -126,7 +167,7 @@ def generate_top_buys(
             written.result()
         publication.commit(
             built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
-            source="als", model_run=run.pk,
+            source="als", model_run=run.pk, engine=engine,
             method="exact" if index is None else "approximate", **meta,
         )  # fmt: skip
     log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
