@@ -7,6 +7,9 @@ the Redis memory of each published version.
     .venv/bin/python bench/million.py first      # the first full build
     .venv/bin/python bench/million.py steady     # 1 % new events, then the steady-state run
     .venv/bin/python bench/million.py report     # write docs/benchmarks.md from the runs
+    .venv/bin/python bench/million.py spark      # after generate: ALS, top buys, FP-Growth and
+                                                 # bought together with --engine local, then
+                                                 # spark (local mode), written to the docs
 
 Smaller shops for a rehearsal: --users/--items/--events (and another --database).
 Each job runs as `manage.py JOB` in its own process (GNU time's peak RSS of that process).
@@ -33,6 +36,14 @@ JOBS = [
     ("generate_decks", []),
     ("generate_similar_items", []),
 ]
+# The jobs with a Spark engine, as `million.py spark` runs them with each engine.
+SPARK_JOBS = [
+    ("train_als_model", ["--force"]),
+    ("generate_top_buys", []),
+    ("train_market_basket", []),
+    ("generate_bought_together", []),
+]
+SPARK_MEMORY = "8g"  # local mode: the driver JVM holds the executors too
 FAMILIES = ("top_buys", "deck", "similar", "bought_together", "global", "mf")
 RESULTS = ROOT / "var" / "bench-million"
 
@@ -131,7 +142,7 @@ def counts(url: str) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("phase", choices=["generate", "first", "steady", "report"])
+    parser.add_argument("phase", choices=["generate", "first", "steady", "report", "spark"])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=20_000_000)
@@ -175,6 +186,20 @@ def main() -> None:
         state["steady_memory"] = version_memory(prefix)
         state["steady_redis_mb"] = redis_used_mb()
         state["counts_after"] = counts(url)
+    elif args.phase == "spark":
+        state.setdefault("spark", [])
+        prepare = [("update_interactions", ["--full"]), ("publish_catalog", [])]
+        if "first" not in state:
+            run_jobs(url, env, prepare, state["spark"], save)
+        jobs = [
+            (job, [*extra, "--engine", engine])
+            for engine in ("local", "spark")
+            for job, extra in SPARK_JOBS
+        ]
+        spark_env = {**env, "SPARK_DRIVER_MEMORY": SPARK_MEMORY}
+        run_jobs(url, spark_env, jobs, state["spark"], save)
+        state["machine"] = machine()
+        spark_report(state, args)
     else:
         report(state, args)
     state["machine"] = machine()
@@ -244,6 +269,38 @@ family for rollback, the item cards and the seen sets):
 {_memory(state["steady_memory"])}
 
 {chr(10).join("- " + note for note in state.get("notes", []))}
+""",
+    )
+
+
+def spark_report(state: dict, args: argparse.Namespace) -> None:
+    rows = {r["job"]: r for r in state["spark"]}
+    lines = [
+        "| job | local s | spark s | spark / local | local peak RSS MB | spark peak RSS MB "
+        "| spark output |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for job, extra in SPARK_JOBS:
+        local = rows[" ".join([job, *extra, "--engine", "local"])]
+        spark = rows[" ".join([job, *extra, "--engine", "spark"])]
+        lines.append(
+            f"| `{job}` | {local['seconds']:.1f} | {spark['seconds']:.1f} "
+            f"| {spark['seconds'] / local['seconds']:.2f} | {local['peak_rss_mb']:.0f} "
+            f"| {spark['peak_rss_mb']:.0f} | {spark['last_line'][:80]} |"
+        )
+    c = state["counts"]
+    write_section(
+        f"Spark engine at {args.users:,} users (local mode, beside the single machine)",
+        f"""
+Machine: {state["machine"]}; PostgreSQL 15 and Redis 7 on 127.0.0.1; Spark in local mode
+(`local[*]`, driver memory {SPARK_MEMORY}: in local mode the driver JVM holds the executors).
+Date: {dt.date.today()}. Command: `.venv/bin/python bench/million.py spark` after
+`million.py generate` ({c["users"]:,} users, {c["items"]:,} items, {c["events"]:,} events,
+{c["orders"]:,} orders). Each job runs as `manage.py JOB --engine E` in its own process, the
+local engine first, then Spark; peak RSS is the job's Python process (GNU time), which for
+Spark does not include the JVM.
+
+{chr(10).join(lines)}
 """,
     )
 

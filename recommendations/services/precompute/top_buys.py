@@ -51,6 +51,10 @@ def _confidence(rows: ScoreRows, artifact: object) -> sp.csr_matrix:
     return table.matrix(half_life_days=artifact.params.half_life_days)
 
 
+# users x items scored at once by one executor task (float32: 80 MB)
+EXECUTOR_CELLS = 20_000_000
+
+
 def _write_on_spark(
     publication: store.Publication,
     artifact: object,
@@ -72,7 +76,7 @@ def _write_on_spark(
         model = shipped.value
         top, scores = blend.top_n(
             model, rows.confidence, rows.hidden, n=n, user_factors=rows.factors,
-            filter_items=inactive,
+            filter_items=inactive, batch_size=max(64, EXECUTOR_CELLS // len(item_ids)),
         )  # fmt: skip
         because = blend.explain(model, rows.confidence, item_ids, top)
         found = np.where(top >= 0, item_ids[np.maximum(top, 0)], -1)
