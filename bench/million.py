@@ -294,11 +294,11 @@ def spark_report(state: dict, args: argparse.Namespace) -> None:
         f"""
 Machine: {state["machine"]}; PostgreSQL 15 and Redis 7 on 127.0.0.1; Spark in local mode
 (`local[*]`, driver memory {SPARK_MEMORY}: in local mode the driver JVM holds the executors).
-Date: {dt.date.today()}. Command: `.venv/bin/python bench/million.py spark` after
-`million.py generate` ({c["users"]:,} users, {c["items"]:,} items, {c["events"]:,} events,
-{c["orders"]:,} orders). Each job runs as `manage.py JOB --engine E` in its own process, the
-local engine first, then Spark; peak RSS is the job's Python process (GNU time), which for
-Spark does not include the JVM.
+Date: {dt.date.today()}. Command: `.venv/bin/python bench/million.py generate|spark
+{" ".join(state["size"])} --database {args.database}` ({c["users"]:,} users, {c["items"]:,} items,
+{c["events"]:,} events, {c["orders"]:,} orders). Each job runs as `manage.py JOB --engine E`
+in its own process, the local engine first, then Spark; peak RSS is the job's Python process
+(GNU time), which for Spark does not include the JVM.
 
 {chr(10).join(lines)}
 """,
