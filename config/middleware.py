@@ -38,7 +38,7 @@ class StatelessViewMiddleware:
     headers, CORS, the API's cache headers, X-Frame-Options) still sees every response, the
     Host is still checked against ALLOWED_HOSTS, and exceptions are still turned into the
     usual error responses by the handler. The list reads are such views: the session, auth,
-    message and CSRF layers cost them about a sixth of a request (bench/load.py)."""
+    message and CSRF layers cost them about 15 % of a request (in-process, docs/benchmarks.md)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
