@@ -55,14 +55,14 @@ def generate_bought_together(*, n: int | None = None, engine: str | None = None)
         raise NoServedModel("no basket rules are published: run train_market_basket first")
     rules = artifacts.load(run.artifact_name).rules
     active = active_item_ids()
-    lists = {
-        item: [(other, s) for other, s in entries if other in active]
+    lists = {  # active items' lists of active items, none left empty
+        item: kept
         for item, entries in bought_together_lists(rules, n=n).items()
-        if item in active
+        if item in active and (kept := [(other, s) for other, s in entries if other in active])
     }
     with store.publishing(store.BOUGHT_TOGETHER) as publication:
         if engine == "spark":
-            _write_on_spark(publication, {item: kept for item, kept in lists.items() if kept})
+            _write_on_spark(publication, lists)
         else:
             for item, kept in lists.items():
                 publication.put(item, [o for o, _ in kept], [s for _, s in kept])

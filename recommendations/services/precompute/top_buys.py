@@ -55,6 +55,41 @@ def _confidence(rows: ScoreRows, artifact: object) -> sp.csr_matrix:
 EXECUTOR_CELLS = 20_000_000
 
 
+def _write_here(
+    publication: store.Publication,
+    artifact: object,
+    confidence: sp.csr_matrix,
+    not_offered: sp.csr_matrix,
+    inactive: npt.NDArray[np.int64],
+    *,
+    n: int,
+    index: ApproximateColumns | None,
+    batch_users: int,
+) -> None:
+    """Every user's list scored on this machine, `batch_users` at a time, each batch written
+    to Redis by a second thread while the next one is scored (`index`: approximate search)."""
+    model = artifact.blended
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        written = None
+        for start in track(
+            range(0, len(artifact.users), batch_users), job="generate_top_buys", unit="batches"
+        ):
+            users = np.arange(start, min(start + batch_users, len(artifact.users)))
+            ids, scores = blend.top_n(
+                model, confidence, not_offered, n=n, users=users, filter_items=inactive,
+                index=index,
+            )  # fmt: skip
+            item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
+            because = blend.explain(model, confidence[users], artifact.items.ids, ids)
+            if written is not None:
+                written.result()  # one batch in flight at a time; its errors surface here
+            written = writer.submit(
+                publication.put_rows, artifact.users.ids[users], item_ids, scores, because
+            )
+        if written is not None:
+            written.result()
+
+
 def _write_on_spark(
     publication: store.Publication,
     artifact: object,
@@ -109,9 +144,9 @@ def generate_top_buys(
     """Every user's top N items from the served top-buys model (or `run`'s, into `family`: an
     experiment variant's lists), bought and disliked items left out.
 
-    Here, a batch of users is written to Redis by a second thread while the next one is
-    scored; on Spark (`engine`, default the PICKS_ENGINE setting), the executors score and
-    write theirs (_write_on_spark).
+    Scored and written here (_write_here), or on Spark (`engine`, default the PICKS_ENGINE
+    setting) by the executors (_write_on_spark); either way into one new version, switched
+    to only when every list is written.
     """
     engine = engines.chosen(engine)
     n = n or settings.PICKS_LIST_LENGTH
@@ -125,17 +160,12 @@ def generate_top_buys(
     confidence = _confidence(rows, artifact)
     inactive = _inactive(artifact.items)
     model = artifact.blended
-    if engine == "spark":
-        with store.publishing(family) as publication:
-            _write_on_spark(publication, artifact, confidence, not_offered, inactive, n=n)
-            publication.commit(
-                built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
-                source="als", model_run=run.pk, method="exact", engine=engine,
-            )  # fmt: skip
-        log_step("generate_top_buys", "published", version=publication.version, engine=engine)
-        return PublishResult(publication.version, publication.lists)
     index, meta = None, {}
-    if model.plain and len(artifact.items) > settings.PICKS_EXACT_SCORING_MAX_ITEMS:
+    if (
+        engine == "local"
+        and model.plain
+        and len(artifact.items) > settings.PICKS_EXACT_SCORING_MAX_ITEMS
+    ):
         index = ApproximateColumns(model.model.item_factors, blocked=inactive)
         meta = neighbours.sampled_recall(
             lambda users: blend.top_n(
@@ -147,32 +177,21 @@ def generate_top_buys(
             len(artifact.users),
         )
         log_step("generate_top_buys", "approximate", **meta)
-    with (
-        store.publishing(family) as publication,
-        ThreadPoolExecutor(max_workers=1) as writer,
-    ):
-        written = None
-        for start in track(
-            range(0, len(artifact.users), batch_users), job="generate_top_buys", unit="batches"
-        ):
-            users = np.arange(start, min(start + batch_users, len(artifact.users)))
-            ids, scores = blend.top_n(
-                model, confidence, not_offered, n=n, users=users, filter_items=inactive,
-                index=index,
+    with store.publishing(family) as publication:
+        if engine == "spark":
+            _write_on_spark(publication, artifact, confidence, not_offered, inactive, n=n)
+        else:
+            _write_here(
+                publication, artifact, confidence, not_offered, inactive, n=n, index=index,
+                batch_users=batch_users,
             )  # fmt: skip
-            item_ids = np.where(ids >= 0, artifact.items.ids[np.maximum(ids, 0)], -1)
-            because = blend.explain(model, confidence[users], artifact.items.ids, ids)
-            if written is not None:
-                written.result()  # one batch in flight at a time; its errors surface here
-            written = writer.submit(
-                publication.put_rows, artifact.users.ids[users], item_ids, scores, because
-            )
-        if written is not None:
-            written.result()
         publication.commit(
             built_at=timezone.now().isoformat(), data_as_of=data_as_of.timestamp(),
             source="als", model_run=run.pk, engine=engine,
             method="exact" if index is None else "approximate", **meta,
         )  # fmt: skip
-    log_step("generate_top_buys", "published", version=publication.version, lists=publication.lists)
+    log_step(
+        "generate_top_buys", "published", version=publication.version, lists=publication.lists,
+        engine=engine,
+    )  # fmt: skip
     return PublishResult(publication.version, publication.lists)
