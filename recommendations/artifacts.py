@@ -42,6 +42,25 @@ def save_bytes(*, kind: str, data: bytes, suffix: str) -> str:
     return _storage().save(f"{_folder(kind)}/{kind}-{stamp}.{suffix}", ContentFile(data))
 
 
+def companion(name: str, part: str) -> str:
+    """The name of an artifact stored beside `name` for the same run (kept and pruned with it):
+    what only the next training run reads, so that readers of the main one never load it."""
+    stem, _, suffix = name.rpartition(".")
+    return f"{stem}.{part}.{suffix}"
+
+
+def save_companion(name: str, part: str, obj: object) -> str:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _storage().save(companion(name, part), ContentFile(data))
+
+
+def _owner(name: str) -> str:
+    """The main artifact a stored name belongs to (itself, or the one it is a companion of)."""
+    folder, _, base = name.rpartition("/")
+    parts = base.split(".")
+    return name if len(parts) <= 2 else f"{folder}/{parts[0]}.{parts[-1]}"
+
+
 def load(name: str) -> object:
     """Unpickle a stored artifact. Only artifacts this service wrote are ever loaded."""
     return pickle.loads(load_bytes(name))  # our own artifacts, never user uploads
@@ -83,8 +102,9 @@ def stored(kind: str) -> list[str]:
 
 
 def prune(kind: str, *, keep: set[str]) -> list[str]:
-    """Delete the stored artifacts of `kind` not in `keep`; their names come back."""
-    gone = [name for name in stored(kind) if name not in keep]
+    """Delete the stored artifacts of `kind` not in `keep` (nor companions of one in it);
+    their names come back."""
+    gone = [name for name in stored(kind) if _owner(name) not in keep]
     storage = _storage()
     for name in gone:
         storage.delete(name)

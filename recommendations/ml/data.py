@@ -261,14 +261,39 @@ def confidence(
     return (np.log1p(positive) * decay).astype(np.float32)
 
 
+def _mixed(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser: every bit of `x` spread over the result (wrapping arithmetic)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def stable_uniform(*keys: npt.ArrayLike, seed: int) -> npt.NDArray[np.float64]:
+    """A number in [0, 1) per row of the integer `keys` columns that depends on those values
+    and `seed` only: a row gets the same number in every run, whatever else is in the data, so
+    a split drawn from it keeps its old rows where they were as new rows arrive."""
+    with np.errstate(over="ignore"):
+        h = _mixed(np.full(np.shape(keys[0]), seed, dtype=np.int64).astype(np.uint64))
+        for key in keys:
+            h = _mixed(h ^ np.asarray(key, dtype=np.int64).astype(np.uint64))
+    return (h >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
 def holdout_mask(
-    rows: npt.NDArray[np.int64], *, test_fraction: float, seed: int, min_items: int = 2
+    rows: npt.NDArray[np.int64],
+    *,
+    test_fraction: float,
+    seed: int,
+    min_items: int = 2,
+    draws: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Mark a random `test_fraction` (at least one) of each row's entries, for rows with at
-    least `min_items` entries."""
-    rng = np.random.default_rng(seed)
+    least `min_items` entries: those with the lowest `draws` (default: seeded random numbers;
+    `stable_uniform` keeps the split stable from run to run)."""
     rows = np.asarray(rows)
-    order = np.lexsort((rng.random(len(rows)), rows))
+    if draws is None:
+        draws = np.random.default_rng(seed).random(len(rows))
+    order = np.lexsort((draws, rows))
     sorted_rows = rows[order]
     starts = np.r_[0, np.flatnonzero(np.diff(sorted_rows)) + 1]
     counts = np.diff(np.r_[starts, len(rows)])

@@ -185,17 +185,25 @@ def fit(
     explicit: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
     init: MfModel | None = None,
+    valid: npt.NDArray[np.bool_] | None = None,
+    patience: int | None = None,
 ) -> MfModel:
     """Train on (user, item, target) rows: targets 1/0 for swipes, or ratings when `explicit`.
 
-    With `init` the weights start from that model (a warm start on more data).
+    With `init` the weights start from that model (a warm start on more data). Early stopping
+    watches the loss on the rows marked `valid` (default: a random `validation_fraction`),
+    stopping after `patience` epochs without a better one (default: the params').
     """
+    patience = params.patience if patience is None else patience
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
     device = pick_device(params.device)
-    order = rng.permutation(len(users))
-    n_valid = int(len(order) * params.validation_fraction)
-    valid, train = order[:n_valid], order[n_valid:]
+    if valid is None:
+        order = rng.permutation(len(users))
+        n_valid = int(len(order) * params.validation_fraction)
+        valid, train = order[:n_valid], order[n_valid:]
+    else:
+        valid, train = np.flatnonzero(valid), np.flatnonzero(~valid)
     net = MfNet(n_users, n_items, params)
     if init is not None:
         net.load_state_dict(init.net.state_dict())
@@ -239,7 +247,7 @@ def fit(
             best = {k: v.detach().clone() for k, v in net.state_dict().items()}
         else:
             stale += 1
-            if stale >= params.patience:
+            if stale >= patience:
                 break
     if best is not None:
         net.load_state_dict(best)
@@ -257,13 +265,44 @@ def fit_held_out(
     params: MfParams,
     explicit: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
+    init: MfModel | None = None,
+    valid: npt.NDArray[np.bool_] | None = None,
+    patience: int | None = None,
 ) -> tuple[MfModel, npt.NDArray[np.float32]]:
-    """A model fitted on the rows not `held_out`, and its predictions for those that are."""
+    """A model fitted on the rows not `held_out`, and its predictions for those that are
+    (`init`, `valid` and `patience` as for `fit`, `valid` over all the rows)."""
+    kept = ~held_out
     model = fit(
-        users[~held_out], items[~held_out], targets[~held_out], n_users=n_users,
-        n_items=n_items, params=params, explicit=explicit, on_epoch=on_epoch,
+        users[kept], items[kept], targets[kept], n_users=n_users, n_items=n_items,
+        params=params, explicit=explicit, on_epoch=on_epoch, init=init,
+        valid=None if valid is None else valid[kept], patience=patience,
     )  # fmt: skip
     return model, predict(model, users[held_out], items[held_out])
+
+
+def carried_over(
+    model: MfModel,
+    *,
+    users: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    items: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> MfModel:
+    """`model` on new user and item indexes, to warm-start a fit: `users` and `items` are
+    (the ids `model` was trained on, the ids now), both sorted; the rows of ids in both keep
+    their weights, new ids start as a fresh net would (seeded)."""
+    torch.manual_seed(model.params.seed)
+    net = MfNet(len(users[1]), len(items[1]), model.params)
+    state, old = net.state_dict(), model.net.state_dict()
+    for name, value in old.items():
+        side = users if name.startswith("user") else items if name.startswith("item") else None
+        if side is None or "_norm." in name:  # the global bias, batch norm's state
+            state[name] = value.clone()
+            continue
+        before, now = side
+        at = np.searchsorted(now, before).clip(max=max(len(now) - 1, 0))
+        kept = np.flatnonzero(now[at] == before) if len(now) else np.zeros(0, np.int64)
+        state[name][torch.from_numpy(at[kept])] = value[torch.from_numpy(kept)]
+    net.load_state_dict(state)
+    return replace(model, net=net.eval(), history=[])
 
 
 def _batch_size(largest: int, rows: int, *, min_batches: int = 16) -> int:

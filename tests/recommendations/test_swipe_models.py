@@ -1,6 +1,7 @@
 """The swipe model against its baselines, tuned on validation swipes, and the bias model
 serving the deck where it wins."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -8,14 +9,15 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
+from recommendations import artifacts
 from recommendations.ml import mf
 from recommendations.ml.synthetic import ShopSpec
-from recommendations.models import ModelRun
+from recommendations.models import Interaction, ModelRun
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.precompute.decks import generate_decks
 from recommendations.services.precompute.similar import generate_similar_items
 from recommendations.services.publish import publish_catalog
-from recommendations.services.training.mf import current_mf_params, train_mf_model
+from recommendations.services.training.mf import HELD_OUT, current_mf_params, train_mf_model
 from tests import reads
 from tests.conftest import client_for
 
@@ -112,3 +114,35 @@ def test_the_command_tunes_and_later_runs_start_from_the_winner(shop, capsys):
     best = max(tuned.trials, key=lambda trial: trial["auc"])["params"]
     assert latest.params in (best, mf.bias_params(mf.MfParams(**best)).as_dict())
     assert np.isfinite(latest.metrics["bias_auc"])
+
+
+def test_a_later_run_carries_on_from_the_last_held_out_fit_and_learns_as_well(shop):
+    swipes = Interaction.objects.filter(kind__in=Interaction.SWIPES)
+    late = [e for e in swipes.order_by("pk") if e.pk % 30 == 0]  # arrive after the first run
+    Interaction.objects.filter(pk__in=[e.pk for e in late]).delete()
+    first = train_mf_model(params=FAST)
+    assert "warm_start_run" not in first.metrics
+    for event in late:
+        event.pk = None  # stored again as new events
+    Interaction.objects.bulk_create(late)
+
+    warm = train_mf_model(params=FAST)
+    assert warm.published
+    assert warm.metrics["warm_start_run"] == first.pk
+    assert warm.metrics["epochs"] < first.metrics["epochs"]
+    assert warm.data_size["swipes"] == first.data_size["swipes"] + len(late)
+
+    # The same data from scratch (the held-out fits are gone, as after pruning): same split,
+    # the warm start learnt as well.
+    artifacts.delete(artifacts.companion(warm.artifact_name, HELD_OUT))
+    cold = train_mf_model(params=FAST)
+    assert "warm_start_run" not in cold.metrics
+    assert cold.data_size["held_out"] == warm.data_size["held_out"]
+    assert warm.metrics["auc"] > cold.metrics["auc"] - 0.01
+    assert warm.metrics["auc"] > warm.metrics["bias_auc"]
+
+    # Other parameters never start from a model fitted with different ones.
+    other = train_mf_model(params=dataclasses.replace(FAST, factors=4), force=True)
+    assert "warm_start_run" not in other.metrics
+    again = train_mf_model(params=dataclasses.replace(FAST, factors=4))
+    assert again.metrics["warm_start_run"] == other.pk

@@ -444,15 +444,19 @@ def test_a_missing_or_damaged_served_artifact_does_not_stop_the_pipeline(damage)
     assert "lists published" in steps["generate_similar_items"]
 
 
-@pytest.mark.django_db
-def test_artifacts_of_another_database_are_never_listed_or_pruned(settings, tmp_path):
+def _artifacts_in(settings, folder) -> None:
     settings.STORAGES = {
         **settings.STORAGES,
         "artifacts": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
+            "OPTIONS": {"location": str(folder)},
         },
     }
+
+
+@pytest.mark.django_db
+def test_artifacts_of_another_database_are_never_listed_or_pruned(settings, tmp_path):
+    _artifacts_in(settings, tmp_path)
     mine = artifacts.save(kind="als", obj={"db": "this"})
     other_db = {**connection.settings_dict, "NAME": "another_database"}
     with patch.object(connection, "settings_dict", other_db):
@@ -461,6 +465,16 @@ def test_artifacts_of_another_database_are_never_listed_or_pruned(settings, tmp_
     assert artifacts.stored("als") == [mine]
     assert artifacts.prune("als", keep=set()) == [mine]
     assert storages["artifacts"].exists(theirs)
+
+
+@pytest.mark.django_db
+def test_an_artifacts_companion_is_kept_and_pruned_with_it(settings, tmp_path):
+    _artifacts_in(settings, tmp_path)
+    kept, dropped = (artifacts.save(kind="mf", obj={"run": n}) for n in (1, 2))
+    beside = [artifacts.save_companion(name, "held-out", {"of": name}) for name in (kept, dropped)]
+    assert artifacts.load(beside[0]) == {"of": kept}
+    assert sorted(artifacts.prune("mf", keep={kept})) == sorted([dropped, beside[1]])
+    assert artifacts.stored("mf") == sorted([kept, beside[0]])
 
 
 @pytest.mark.django_db

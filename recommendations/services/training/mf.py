@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from recommendations import artifacts, store
 from recommendations.ml import mf
-from recommendations.ml.data import IdIndex, build_matrix, holdout_mask, top_k_of_products
+from recommendations.ml.data import (
+    IdIndex,
+    build_matrix,
+    holdout_mask,
+    stable_uniform,
+    top_k_of_products,
+)
 from recommendations.ml.evaluate import ranking_metrics
 from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
@@ -24,9 +30,12 @@ from recommendations.services.training.model_runs import (
     latest_tuned_run,
     recorded_run,
     rival_params,
+    served_run,
 )
 
 MF_GATE_METRIC = "auc"
+HELD_OUT = "held-out"  # the companion artifact the next run warm-starts from
+WARM_PATIENCE = 1  # a warm start stops at its first epoch without a better validation loss
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,40 @@ class Swipes:
     item_ids: npt.NDArray[np.int64]
     targets: npt.NDArray[np.float32]
     times: npt.NDArray[np.float64]  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The models a run fitted without its held-out swipes (MF with the run's parameters, and
+    the bias baseline): where the next run's held-out fits start, on the same split."""
+
+    model: mf.MfModel
+    bias: mf.MfModel | None
+    users: IdIndex
+    items: IdIndex
+    test_fraction: float
+
+
+@dataclass(frozen=True)
+class Split:
+    test: npt.NDArray[np.bool_]  # held out for scoring
+    valid: npt.NDArray[np.bool_]  # early stopping's rows (none of them in `test`)
+
+
+def stable_split(
+    swipes: "Swipes", rows: npt.NDArray[np.int64], *, seed: int, test_fraction: float,
+    validation_fraction: float,
+) -> Split:  # fmt: skip
+    """Held-out and validation swipes drawn from each swipe's own (user, item, time): a swipe
+    stays on its side from run to run, so a model fitted on the last run's training side can
+    carry on without having seen this run's held-out swipes (only a user's newly counted share
+    moves a few of theirs across)."""
+    keys = (swipes.user_ids, swipes.item_ids, (swipes.times * 1000).astype(np.int64))
+    test = holdout_mask(
+        rows, test_fraction=test_fraction, seed=seed, draws=stable_uniform(*keys, seed=seed)
+    )
+    valid = stable_uniform(*keys, seed=seed + 1) < validation_fraction
+    return Split(test, valid & ~test)
 
 
 def load_swipes(*, ratings: bool) -> Swipes:
@@ -108,12 +151,16 @@ def fit_and_score(
     n_items: int,
     params: mf.MfParams,
     explicit: bool,
+    valid: npt.NDArray[np.bool_] | None = None,
+    init: mf.MfModel | None = None,
 ) -> tuple[mf.MfModel, dict[str, float]]:
-    """MF fitted on the rows not in `test`, and its metrics on those in it: AUC, log-loss and
-    P/R/nDCG@10 for swipes; MAE/RMSE beside the training mean's for ratings."""
+    """MF fitted on the rows not in `test` (from `init` where given, a warm start), and its
+    metrics on those in it: AUC, log-loss and P/R/nDCG@10 for swipes; MAE/RMSE beside the
+    training mean's for ratings."""
     model, predicted = mf.fit_held_out(
         u, i, targets, test, n_users=n_users, n_items=n_items, params=params, explicit=explicit,
-        on_epoch=lambda r: log_step("train_mf_model", "epoch", **r),
+        on_epoch=lambda r: log_step("train_mf_model", "epoch", **r), valid=valid, init=init,
+        patience=None if init is None else WARM_PATIENCE,
     )  # fmt: skip
     if explicit:
         return model, mf.rating_metrics(
@@ -151,13 +198,17 @@ def swipe_baselines(
     n_users: int,
     n_items: int,
     params: mf.MfParams,
+    valid: npt.NDArray[np.bool_] | None = None,
+    init: mf.MfModel | None = None,
 ) -> tuple[mf.MfModel, dict[str, float]]:
     """The two baselines fitted on the rows not in `test`, scored (AUC, log-loss) on those
-    in it: the user + item bias logistic model (`bias_`, with `params`' seed and device; the
-    model comes back too) and each item's smoothed like rate (`item_rate_`)."""
+    in it: the user + item bias logistic model (`bias_`, with `params`' seed and device, from
+    `init` where given; the model comes back too) and each item's smoothed like rate
+    (`item_rate_`)."""
     bias, predicted = mf.fit_held_out(
-        u, i, targets, test, n_users=n_users, n_items=n_items, params=mf.bias_params(params)
-    )
+        u, i, targets, test, n_users=n_users, n_items=n_items, params=mf.bias_params(params),
+        valid=valid, init=init, patience=None if init is None else WARM_PATIENCE,
+    )  # fmt: skip
     rates = mf.item_like_rates(i[~test], targets[~test], n_items=n_items)
     out = {}
     for name, probabilities in (("bias", predicted), ("item_rate", rates[i[test]])):
@@ -216,6 +267,11 @@ def train_mf_model(
     training swipes chooses the parameters first. Where the bias baseline beats MF on the
     held-out swipes, the bias model is the candidate instead (decks then say `bias`).
 
+    The held-out split is drawn from each swipe's own values (`stable_split`), and the models
+    fitted without it are stored beside the artifact: the next run with the same parameters
+    starts its fits from them (new users and items fresh) and stops at the first epoch that
+    does not improve, instead of training from scratch. Tuning starts from scratch.
+
     The ratings model is a kind of its own (and its embeddings a family of their own): it never
     competes with, or replaces, the swipe model that the decks and `predict` use.
     """
@@ -231,26 +287,34 @@ def train_mf_model(
     kind = ModelRun.Kind.RATINGS if ratings else ModelRun.Kind.MF
     metric = "rmse" if ratings else MF_GATE_METRIC
 
-    def scored(fit_params: mf.MfParams, test: np.ndarray) -> tuple[mf.MfModel, dict]:
-        return fit_and_score(
-            u, i, swipes.targets, test,
-            n_users=len(users), n_items=len(items), params=fit_params, explicit=ratings,
-        )  # fmt: skip
-
     with recorded_run(kind=kind, params=params.as_dict()) as run:
-        test = holdout_mask(u, test_fraction=test_fraction, seed=params.seed)
+        split = stable_split(
+            swipes, u, seed=params.seed, test_fraction=test_fraction,
+            validation_fraction=params.validation_fraction,
+        )  # fmt: skip
+        test = split.test
+
+        def scored(fit_params: mf.MfParams, init: mf.MfModel | None = None) -> tuple:
+            return fit_and_score(
+                u, i, swipes.targets, test, n_users=len(users), n_items=len(items),
+                params=fit_params, explicit=ratings, valid=split.valid, init=init,
+            )  # fmt: skip
+
         if tune:
             params, run.trials = tune_mf(
                 u, i, swipes.targets, ~test, n_users=len(users), n_items=len(items),
                 trials=tune, first=params,
             )  # fmt: skip
-        model, run.metrics = scored(params, test)
+        warm = None if tune else warm_start(kind, params, users, items, test_fraction)
+        model, run.metrics = scored(params, warm and warm.model)
+        held_out = HeldOut(model, None, users, items, test_fraction)
         bias_won = ""
         if not ratings:
             bias, baselines = swipe_baselines(
-                u, i, swipes.targets, test,
-                n_users=len(users), n_items=len(items), params=params,
+                u, i, swipes.targets, test, n_users=len(users), n_items=len(items),
+                params=params, valid=split.valid, init=warm and warm.bias,
             )  # fmt: skip
+            held_out = dataclasses.replace(held_out, bias=bias)
             if baselines["bias_auc"] > run.metrics["auc"]:
                 bias_won = (
                     f"the bias baseline beat MF (auc {baselines['bias_auc']:.4f} vs "
@@ -266,8 +330,10 @@ def train_mf_model(
             run.metrics.update(baselines)
         run.params = params.as_dict()
         rival = None if force else rival_params(kind, params)
-        rival_score = scored(rival, test)[1][metric] if rival is not None else None
+        rival_score = scored(rival)[1][metric] if rival is not None else None
         run.metrics["epochs"] = len(model.history)
+        if warm is not None:
+            run.metrics["warm_start_run"] = warm.run_id
         run.data_size = {
             "users": len(users),
             "items": len(items),
@@ -278,9 +344,10 @@ def train_mf_model(
         refit = dataclasses.replace(params, epochs=max(1, len(model.history) // 4))
         final = mf.fit(
             u, i, swipes.targets, n_users=len(users), n_items=len(items),
-            params=refit, explicit=ratings, init=model,
+            params=refit, explicit=ratings, init=model, valid=split.valid,
         )  # fmt: skip
         run.artifact_name = artifacts.save(kind=kind, obj=MfArtifact(final, users, items))
+        artifacts.save_companion(run.artifact_name, HELD_OUT, held_out)
         apply_gate(
             run,
             force=force,
@@ -297,6 +364,41 @@ def train_mf_model(
             )
 
     return run
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    run_id: int
+    model: mf.MfModel
+    bias: mf.MfModel | None
+
+
+def warm_start(
+    kind: str, params: mf.MfParams, users: IdIndex, items: IdIndex, test_fraction: float
+) -> WarmStart | None:
+    """The served run's held-out models carried over to this run's users and items, where
+    they were fitted with `params` on a split of the same size; else None (train from
+    scratch)."""
+    run = served_run(kind)
+    if run is None or not run.artifact_name:
+        return None
+    try:
+        held = artifacts.load(artifacts.companion(run.artifact_name, HELD_OUT))
+    except Exception:  # missing, pruned or from an older version: train from scratch
+        return None
+    if not isinstance(held, HeldOut) or held.model.params != params:
+        return None
+    if held.test_fraction != test_fraction:
+        return None
+
+    def carried(model: mf.MfModel | None) -> mf.MfModel | None:
+        if model is None:
+            return None
+        ids = {"users": (held.users.ids, users.ids), "items": (held.items.ids, items.ids)}
+        return mf.carried_over(model, **ids)
+
+    log_step("train_mf_model", "warm start", run=run.pk)
+    return WarmStart(run.pk, carried(held.model), carried(held.bias))
 
 
 def publish_embeddings(

@@ -5,8 +5,10 @@ from recommendations.ml.data import (
     IdIndex,
     ScoreTable,
     build_matrix,
+    holdout_mask,
     split_by_time,
     split_random,
+    stable_uniform,
     top_k_of_products,
 )
 from recommendations.ml.popularity import most_popular, rank_scores, top_n_popular, trending
@@ -92,3 +94,38 @@ def test_top_k_of_products_ranks_each_rows_best_columns_batch_by_batch_with_a_ma
         [best for _, best, _ in top_k_of_products(left, right, k=1, adjust=never_column_0)]
     )
     assert masked.ravel().tolist() == [2, 1, 2]
+
+
+def test_a_stable_split_keeps_old_rows_on_their_side_as_new_rows_arrive():
+    rng = np.random.default_rng(3)
+    users, items = rng.integers(0, 300, 20_000), rng.integers(0, 5_000, 20_000)
+    times = np.arange(20_000) * 1_000
+    old = 19_000  # the last 1,000 rows arrive later
+
+    def split(n: int) -> np.ndarray:
+        draws = stable_uniform(users[:n], items[:n], times[:n], seed=7)
+        return holdout_mask(users[:n], test_fraction=0.2, seed=7, draws=draws)
+
+    before, after = split(old), split(len(users))[:old]
+    moved_in = np.flatnonzero(~before & after)
+    assert 0.19 < before.mean() < 0.21
+    # A user's held-out share grows by at most one row per five new ones: only those cross
+    # from the training side, and never more than the new rows' users could move.
+    assert len(moved_in) <= len(np.unique(users[old:]))
+    assert len(moved_in) < 0.03 * before.sum()
+    # The same rows give the same numbers whatever else is in the data; another seed, others.
+    assert np.array_equal(
+        stable_uniform(users[5:10], items[5:10], times[5:10], seed=7),
+        stable_uniform(users, items, times, seed=7)[5:10],
+    )
+    assert not np.allclose(
+        stable_uniform(users, items, times, seed=7), stable_uniform(users, items, times, seed=8)
+    )
+    # Nor does the order the database returns the rows in change a row's side (a seeded
+    # random split draws by position, so it does).
+    shuffled = rng.permutation(old)
+    draws = stable_uniform(users[shuffled], items[shuffled], times[shuffled], seed=7)
+    again = holdout_mask(users[shuffled], test_fraction=0.2, seed=7, draws=draws)
+    assert np.array_equal(again, before[shuffled])
+    plain = holdout_mask(users[:old], test_fraction=0.2, seed=7)[shuffled]
+    assert (holdout_mask(users[shuffled], test_fraction=0.2, seed=7) != plain).sum() > 1000

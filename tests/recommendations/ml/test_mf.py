@@ -169,3 +169,48 @@ def test_sampled_unseen_items_weigh_what_negative_weight_says(hard_swipes):
     rng = np.random.default_rng(0)
     pairs = rng.integers(0, HARD.users, 5000), rng.integers(0, HARD.items, 5000)
     assert mf.predict(weighted, *pairs).mean() < mf.predict(unweighted, *pairs).mean() - 0.05
+
+
+def test_a_model_carried_over_to_new_ids_keeps_its_rows_and_warm_starts_to_the_same_quality():
+    _shop, users, items, labels, test = swipes()
+    late = users >= 270  # users 270.. and their swipes arrive after the first fit
+    params = dataclasses.replace(PARAMS, epochs=40, patience=2)
+    first = mf.fit(
+        users[~test & ~late], items[~test & ~late], labels[~test & ~late],
+        n_users=270, n_items=SPEC.items, params=params,
+    )  # fmt: skip
+    # The first fit indexed users 0..269 as ids 0..269; now the ids are 0..299 (items too).
+    carried = mf.carried_over(
+        first, users=(np.arange(270), np.arange(SPEC.users)), items=(np.arange(120),) * 2
+    )
+    pairs = (users[:50] % 270, items[:50])
+    assert np.allclose(mf.predict(carried, *pairs), mf.predict(first, *pairs))
+    new_users = np.arange(270, 300)
+    assert not carried.net.user_bias.weight[new_users].any()  # fresh rows, as a new net's
+    assert carried.net.users.weight[new_users].abs().max() > 0
+
+    cold = mf.fit(
+        users[~test], items[~test], labels[~test], n_users=SPEC.users, n_items=SPEC.items,
+        params=params,
+    )  # fmt: skip
+    warm = mf.fit(
+        users[~test], items[~test], labels[~test], n_users=SPEC.users, n_items=SPEC.items,
+        params=params, init=carried, patience=1,
+    )  # fmt: skip
+    auc = {
+        name: mf.classification_metrics(labels[test], mf.predict(m, users[test], items[test]))[
+            "auc"
+        ]
+        for name, m in (("cold", cold), ("warm", warm))
+    }
+    assert len(warm.history) < len(cold.history) / 2
+    assert auc["warm"] > auc["cold"] - 0.01
+    # The late users were learnt too, not left at their fresh rows.
+    late_test = test & late
+    late = {
+        name: mf.classification_metrics(
+            labels[late_test], mf.predict(m, users[late_test], items[late_test])
+        )["auc"]
+        for name, m in (("carried", carried), ("warm", warm))
+    }
+    assert late["warm"] > 0.85 > late["carried"] + 0.2
