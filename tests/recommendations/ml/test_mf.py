@@ -2,6 +2,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import expit
 
 from recommendations.ml import mf
@@ -214,3 +215,19 @@ def test_a_model_carried_over_to_new_ids_keeps_its_rows_and_warm_starts_to_the_s
         for name, m in (("carried", carried), ("warm", warm))
     }
     assert late["warm"] > 0.85 > late["carried"] + 0.2
+
+
+def test_the_compiled_lazy_adam_step_is_the_torch_step():
+    rng = np.random.default_rng(4)
+    rows = torch.as_tensor(rng.integers(0, 50, 300))  # rows repeat, as in a batch
+    grad = torch.sparse_coo_tensor(rows[None], torch.randn(300, 6), (50, 6), check_invariants=True)
+    before = [torch.randn(50, 6), torch.randn(50, 6).abs(), torch.rand(50, 6)]
+    after = []
+    for step in (mf._lazy_adam_rows, mf._lazy_adam_torch):
+        table, mean, square = (t.clone() for t in before)
+        step(table, mean, square, grad, lr=0.01, betas=(0.9, 0.999), fixes=(0.19, 0.002), eps=1e-8)
+        after.append((table, mean, square))
+    for compiled, plain in zip(*after, strict=True):
+        assert torch.allclose(compiled, plain, atol=1e-5)
+    untouched = np.setdiff1d(np.arange(50), rows.numpy())
+    assert torch.equal(after[0][0][untouched], before[0][untouched])
