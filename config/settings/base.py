@@ -182,6 +182,9 @@ PICKS_SIMILAR_EXACT_MAX_ITEMS = env.int("SIMILAR_EXACT_MAX_ITEMS", default=20_00
 # Above this many items, top buys (plain ALS) and decks find each user's best items by
 # approximate search (faiss inverted lists) instead of scoring every item.
 PICKS_EXACT_SCORING_MAX_ITEMS = env.int("EXACT_SCORING_MAX_ITEMS", default=20_000)
+# Their search probes the fewest inverted lists that reach this recall against exact scoring
+# on a sample of 1,000 users, chosen by each run.
+PICKS_APPROXIMATE_RECALL = env.float("APPROXIMATE_RECALL", default=0.95)
 # The engine of train_als_model, train_market_basket, evaluate, generate_top_buys and
 # generate_bought_together: "local" (implicit, mlxtend on this machine) or "spark" (MLlib on
 # SPARK_MASTER: local[*], or a cluster's spark://...; the lists are written to Redis by the

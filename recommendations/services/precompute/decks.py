@@ -247,10 +247,12 @@ def generate_decks(
         context.index = ApproximateColumns(context.item_vectors, blocked=context._blocked)
         meta = {
             "method": "approximate",
-            **neighbours.sampled_recall(
+            **neighbours.probes_for_recall(
+                context.index,
                 lambda rows: context.candidates(user_vectors[rows], seen[rows]),
                 lambda rows: context.candidates(user_vectors[rows], seen[rows], exact=True),
                 len(user_vectors),
+                target=settings.PICKS_APPROXIMATE_RECALL,
             ),
         }
         log_step("generate_decks", "approximate", **meta)

@@ -167,7 +167,8 @@ def generate_top_buys(
         and len(artifact.items) > settings.PICKS_EXACT_SCORING_MAX_ITEMS
     ):
         index = ApproximateColumns(model.model.item_factors, blocked=inactive)
-        meta = neighbours.sampled_recall(
+        meta = neighbours.probes_for_recall(
+            index,
             lambda users: blend.top_n(
                 model, confidence, not_offered, n=n, users=users, index=index
             )[0],
@@ -175,6 +176,7 @@ def generate_top_buys(
                 model, confidence, not_offered, n=n, users=users, filter_items=inactive
             )[0],
             len(artifact.users),
+            target=settings.PICKS_APPROXIMATE_RECALL,
         )
         log_step("generate_top_buys", "approximate", **meta)
     with store.publishing(family) as publication:
