@@ -29,6 +29,7 @@ class Timed:
     seconds: float
     peak_rss_mb: float
     output: str
+    log: str = ""  # what the job wrote to stderr: its steps, each time-stamped
 
 
 def machine() -> str:
@@ -69,7 +70,7 @@ def manage(*args: str, database_url: str, extra_env: dict | None = None) -> Time
         peak_kb = int(rss.read().strip().splitlines()[-1] or 0)
     if done.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return Timed(seconds, peak_kb / 1024, done.stdout)
+    return Timed(seconds, peak_kb / 1024, done.stdout, done.stderr)
 
 
 def write_section(title: str, body: str) -> None:

@@ -38,7 +38,7 @@ JOBS = [
 ]
 # The jobs with a Spark engine, as `million.py spark` runs them with each engine.
 SPARK_JOBS = [
-    ("train_als_model", ["--force"]),
+    ("train_als_model", ["--force", "--cold"]),  # Spark never starts warm: neither does local
     ("generate_top_buys", []),
     ("train_market_basket", []),
     ("generate_bought_together", []),
@@ -84,14 +84,20 @@ def version_memory(prefix: str, sample: int = 2000) -> dict[str, dict]:
     return out
 
 
-def run_jobs(url: str, env: dict, jobs: list, rows: list[dict], save) -> list[dict]:
-    """Run the jobs not in `rows` yet (a run that stopped resumes), saving after each."""
+def run_jobs(
+    url: str, env: dict, jobs: list, rows: list[dict], save, *, logs: Path | None = None
+) -> list[dict]:
+    """Run the jobs not in `rows` yet (a run that stopped resumes), saving after each; each
+    job's own log (its time-stamped steps) goes to `logs`/JOB.log."""
     done = {r["job"] for r in rows}
     for job, job_args in jobs:
         if " ".join([job, *job_args]) in done:
             continue
         before = redis_used_mb()
         timed = manage(job, *job_args, database_url=url, extra_env=env)
+        if logs is not None:
+            logs.mkdir(parents=True, exist_ok=True)
+            (logs / f"{job}.log").write_text(timed.log)
         rows.append(
             {
                 "job": " ".join([job, *job_args]),
@@ -148,6 +154,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000_000)
     parser.add_argument("--database", default="picks_bench_million")
     parser.add_argument("--new-share", type=float, default=0.01)
+    parser.add_argument(
+        "--spark-jobs", default=",".join(job for job, _ in SPARK_JOBS),
+        help="spark phase: which of its jobs to run with each engine (comma-separated)",
+    )  # fmt: skip
     args = parser.parse_args()
     url = f"{PG_SERVER}/{args.database}"
     prefix = f"picks-bench-{args.database}"
@@ -174,7 +184,10 @@ def main() -> None:
         pass
     elif args.phase == "first":
         state.setdefault("first", [])
-        run_jobs(url, env, [("update_interactions", ["--full"]), *JOBS[1:]], state["first"], save)
+        run_jobs(
+            url, env, [("update_interactions", ["--full"]), *JOBS[1:]], state["first"], save,
+            logs=RESULTS / f"{args.database}-first",
+        )  # fmt: skip
         state["first_memory"] = version_memory(prefix)
         state["first_redis_mb"] = redis_used_mb()
     elif args.phase == "steady":
@@ -182,7 +195,7 @@ def main() -> None:
             state["steady_new_events"] = add_new_events(url, args.new_share)
             state["steady"] = []
             save()
-        run_jobs(url, env, JOBS, state["steady"], save)
+        run_jobs(url, env, JOBS, state["steady"], save, logs=RESULTS / f"{args.database}-steady")
         state["steady_memory"] = version_memory(prefix)
         state["steady_redis_mb"] = redis_used_mb()
         state["counts_after"] = counts(url)
@@ -191,10 +204,12 @@ def main() -> None:
         prepare = [("update_interactions", ["--full"]), ("publish_catalog", [])]
         if "first" not in state:
             run_jobs(url, env, prepare, state["spark"], save)
+        wanted = args.spark_jobs.split(",")
         jobs = [
             (job, [*extra, "--engine", engine])
             for engine in ("local", "spark")
             for job, extra in SPARK_JOBS
+            if job in wanted
         ]
         spark_env = {**env, "SPARK_DRIVER_MEMORY": SPARK_MEMORY}
         run_jobs(url, spark_env, jobs, state["spark"], save)
@@ -281,8 +296,10 @@ def spark_report(state: dict, args: argparse.Namespace) -> None:
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for job, extra in SPARK_JOBS:
-        local = rows[" ".join([job, *extra, "--engine", "local"])]
-        spark = rows[" ".join([job, *extra, "--engine", "spark"])]
+        local = rows.get(" ".join([job, *extra, "--engine", "local"]))
+        spark = rows.get(" ".join([job, *extra, "--engine", "spark"]))
+        if local is None or spark is None:
+            continue
         lines.append(
             f"| `{job}` | {local['seconds']:.1f} | {spark['seconds']:.1f} "
             f"| {spark['seconds'] / local['seconds']:.2f} | {local['peak_rss_mb']:.0f} "

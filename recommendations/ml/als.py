@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from recommendations.ml.data import best_unseen, unit_rows
+from recommendations.ml.data import best_unseen, common_rows, unit_rows
 from recommendations.ml.neighbours import ApproximateColumns
 
 FILTERED_SCORE = np.finfo(np.float32).min / 2
@@ -63,14 +63,46 @@ class AlsParams:
 
 
 def fit(
-    user_items: sp.csr_matrix, params: AlsParams, *, threads: int = 0
+    user_items: sp.csr_matrix,
+    params: AlsParams,
+    *,
+    threads: int = 0,
+    init: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None,
+    iterations: int | None = None,
 ) -> AlternatingLeastSquares:
-    """Train ALS on a users x items confidence matrix (values > 0)."""
+    """Train ALS on a users x items confidence matrix (values > 0): from random factors, or
+    from `init` (user and item factors, a warm start) for `iterations` (default the params')."""
     # implicit runs its own threads; a second BLAS thread pool would only fight them.
     with threadpool_limits(1, "blas"):
         model = unfitted(params, threads=threads)
+        if init is not None:
+            model.user_factors, model.item_factors = (f.copy() for f in init)
+        model.iterations = params.iterations if iterations is None else iterations
         model.fit(user_items.astype(np.float32).tocsr(), show_progress=False)
     return model
+
+
+def carried_factors(
+    model: AlternatingLeastSquares,
+    *,
+    users: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    items: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    fresh: npt.NDArray[np.int64],
+    seed: int,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """A fitted model's factors on new user and item indexes, to warm-start `fit`: `users` and
+    `items` are (the ids it was fitted on, the ids now), both sorted. Ids in both keep their
+    factors; new ids, and the users at the new indexes `fresh` (whose factors must not carry
+    what they were fitted on), start as implicit starts every factor (uniform * 0.01)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for factors, (before, now) in ((model.user_factors, users), (model.item_factors, items)):
+        carried = (rng.random((len(now), factors.shape[1])) * 0.01).astype(np.float32)
+        old_rows, new_rows = common_rows(before, now)
+        carried[new_rows] = factors[old_rows]
+        out.append(carried)
+    out[0][fresh] = (rng.random((len(fresh), out[0].shape[1])) * 0.01).astype(np.float32)
+    return out[0], out[1]
 
 
 def unfitted(params: AlsParams, *, threads: int = 0) -> AlternatingLeastSquares:

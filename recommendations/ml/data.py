@@ -261,6 +261,17 @@ def confidence(
     return (np.log1p(positive) * decay).astype(np.float32)
 
 
+def common_rows(
+    before: npt.NDArray[np.int64], now: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Where the ids in both sorted arrays are: (their positions in `before`, in `now`)."""
+    if not len(now) or not len(before):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    at = np.searchsorted(now, before).clip(max=len(now) - 1)
+    kept = np.flatnonzero(now[at] == before)
+    return kept, at[kept]
+
+
 def _mixed(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """splitmix64's finaliser: every bit of `x` spread over the result (wrapping arithmetic)."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -396,13 +407,24 @@ class ScoreTable:
         return self._matrix(np.ones(int(mask.sum())), mask)
 
     def holdout(
-        self, *, test_fraction: float, seed: int, within: npt.NDArray[np.bool_] | None = None
+        self,
+        *,
+        test_fraction: float,
+        seed: int,
+        within: npt.NDArray[np.bool_] | None = None,
+        stable: bool = False,
     ) -> npt.NDArray[np.bool_]:
-        """A random per-user test mask over the pairs (only among `within`, if given)."""
+        """A random per-user test mask over the pairs (only among `within`, if given); with
+        `stable`, drawn from each pair's (user id, item id): the same pairs in every run."""
         within = np.ones(len(self.scores), bool) if within is None else within
         mask = np.zeros(len(self.scores), bool)
         rows = self.rows[within]
-        mask[np.flatnonzero(within)] = holdout_mask(rows, test_fraction=test_fraction, seed=seed)
+        draws = None
+        if stable:
+            draws = stable_uniform(self.user_ids[within], self.item_ids[within], seed=seed)
+        mask[np.flatnonzero(within)] = holdout_mask(
+            rows, test_fraction=test_fraction, seed=seed, draws=draws
+        )
         return mask
 
 

@@ -16,7 +16,7 @@ import torch
 from sklearn.metrics import log_loss, roc_auc_score
 from torch import nn
 
-from recommendations.ml.data import holdout_mask
+from recommendations.ml.data import common_rows, holdout_mask
 
 
 @dataclass(frozen=True)
@@ -338,10 +338,8 @@ def carried_over(
         if side is None or "_norm." in name:  # the global bias, batch norm's state
             state[name] = value.clone()
             continue
-        before, now = side
-        at = np.searchsorted(now, before).clip(max=max(len(now) - 1, 0))
-        kept = np.flatnonzero(now[at] == before) if len(now) else np.zeros(0, np.int64)
-        state[name][torch.from_numpy(at[kept])] = value[torch.from_numpy(kept)]
+        old_rows, new_rows = common_rows(*side)
+        state[name][torch.from_numpy(new_rows)] = value[torch.from_numpy(old_rows)]
     net.load_state_dict(state)
     return replace(model, net=net.eval(), history=[])
 

@@ -41,6 +41,10 @@ class Command(JobCommand):
             help="search N ALS parameter sets, then blends, on the last month first",
         )
         parser.add_argument("--force", action="store_true", help="publish even if worse")
+        parser.add_argument(
+            "--cold", action="store_true",
+            help="train from random factors, not from the served model's (a warm start)",
+        )  # fmt: skip
         parser.add_argument("--tolerance", type=float, default=0.0, help="allowed nDCG@10 drop")
         parser.add_argument("--test-fraction", type=float, default=0.2)
         parser.add_argument("--seed", type=int, default=0)
@@ -71,6 +75,7 @@ class Command(JobCommand):
                 test_fraction=options["test_fraction"],
                 seed=options["seed"],
                 engine=options["engine"],
+                warm=not options["cold"],
             )
         except (NoTrainingData, ValueError) as exc:
             raise CommandError(str(exc)) from exc

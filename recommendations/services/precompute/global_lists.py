@@ -11,7 +11,7 @@ from django.utils import timezone
 from recommendations import store
 from recommendations.ml import popularity
 from recommendations.ml.data import IdIndex
-from recommendations.models import Interaction, OrderLine
+from recommendations.models import Interaction
 from recommendations.services import tables
 from recommendations.services.clock import run_time
 from recommendations.services.event_log import event_weight_sql
@@ -46,6 +46,25 @@ def _positive_events(
     return array[:, 0].astype(np.int64), array[:, 1], array[:, 2]
 
 
+def _orders_per_item(
+    items: IdIndex, since: timezone.datetime | None, until: timezone.datetime
+) -> npt.NDArray[np.float64]:
+    """How many orders (not cancelled, placed between) bought each of `items`, counted by
+    PostgreSQL and read as an array."""
+    bounds = [connection.ops.adapt_datetimefield_value(t) for t in (until, since) if t]
+    counted = fetch_array(
+        f"SELECT l.item_id, COUNT(DISTINCT l.order_id) FROM {tables.LINES} l "
+        f"JOIN {tables.ORDERS} o ON o.id = l.order_id WHERE o.ordered_at <= %s "
+        f"{'AND o.ordered_at >= %s' if since else ''} "
+        "AND NOT o.is_cancelled AND l.quantity > 0 GROUP BY l.item_id",
+        bounds,
+        types=(INT, INT),
+    ).reshape(-1, 2)
+    index = items.index_of(counted[:, 0].astype(np.int64))
+    known = index >= 0  # inactive items count for nothing
+    return np.bincount(index[known], weights=counted[known, 1], minlength=len(items))
+
+
 def generate_global_top_buys(
     *, n: int | None = None, window_days: int = 30, half_life_days: float = 7.0
 ) -> PublishResult:
@@ -56,18 +75,11 @@ def generate_global_top_buys(
     n = n or settings.PICKS_LIST_LENGTH
     now = run_time()
     active = active_item_ids()
-    orders = OrderLine.objects.filter(
-        order__ordered_at__lte=now, order__is_cancelled=False, quantity__gt=0, item_id__in=active
-    )
-    recent = orders.filter(order__ordered_at__gte=now - timedelta(days=window_days))
-    # A shop with no order in the window (a quiet month, an imported history) ranks them all.
-    window = f"{window_days} days" if recent.exists() else "all orders"
-    orders = recent if recent.exists() else orders
-    pairs = np.array(
-        list(orders.values_list("item_id", "order_id").distinct()), dtype=np.int64
-    ).reshape(-1, 2)
     items = IdIndex.of(np.fromiter(active, dtype=np.int64))
-    bought = np.bincount(items.index_of(pairs[:, 0]), minlength=len(items)).astype(np.float64)
+    bought = _orders_per_item(items, now - timedelta(days=window_days), now)
+    window = f"{window_days} days"
+    if not bought.any():  # no order in the window (a quiet month, an imported history)
+        bought, window = _orders_per_item(items, None, now), "all orders"
     item_ids, times, weights = _positive_events(now - timedelta(days=4 * half_life_days), now)
     index = items.index_of(item_ids)
     known = index >= 0

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from recommendations import artifacts
 from recommendations.ml import als, blend, popularity
-from recommendations.ml.data import IdIndex, ScoreTable
+from recommendations.ml.data import IdIndex, ScoreTable, stable_uniform
 from recommendations.ml.evaluate import compare_with_popularity
 from recommendations.ml.scores import ScoreRows
 from recommendations.models import ModelRun
@@ -27,6 +27,7 @@ from recommendations.services.training.model_runs import (
     latest_tuned_run,
     recorded_run,
     rival_params,
+    served_run,
 )
 
 VALIDATION_DAYS = 30.0  # tuning's validation window: the last month of events
@@ -186,14 +187,49 @@ def evaluation_holdout(
     data: ScoreTable, *, test_fraction: float, seed: int, max_users: int = EVALUATED_USERS
 ) -> np.ndarray:
     """Held-out pairs (`test_fraction` of each user's) of at most `max_users` users with two or
-    more pairs, a seeded sample: enough to score a model, and so few that the model trained
-    without them is the one to serve once those users' factors are folded back in."""
+    more pairs: enough to score a model, and so few that the model trained without them is the
+    one to serve once those users' factors are folded back in. Users and pairs are drawn from
+    their ids (`stable_uniform`), so the next run holds out the same ones: a model fitted in
+    this run never saw the next run's held-out pairs, and it can start from this one."""
     eligible = np.flatnonzero(np.bincount(data.rows, minlength=len(data.users)) >= 2)
     if len(eligible) > max_users:
-        eligible = np.random.default_rng(seed).choice(eligible, max_users, replace=False)
+        draws = stable_uniform(data.users.ids[eligible], seed=seed)
+        eligible = eligible[np.argsort(draws, kind="stable")[:max_users]]
     chosen = np.zeros(len(data.users), bool)
     chosen[eligible] = True
-    return data.holdout(test_fraction=test_fraction, seed=seed, within=chosen[data.rows])
+    return data.holdout(
+        test_fraction=test_fraction, seed=seed, within=chosen[data.rows], stable=True
+    )
+
+
+def warm_fitter(
+    data: ScoreTable, test: np.ndarray, params: als.AlsParams, matrix: sp.csr_matrix
+) -> tuple[int, Callable[[als.AlsParams], object]] | None:
+    """Where the served model was fitted with `params`: its run and an ALS fit of `matrix`
+    that starts from its factors (the held-out users' own started afresh) for
+    `warm_iterations` instead of training from random factors; else None."""
+    run = served_run(ModelRun.Kind.ALS)
+    if run is None or not run.artifact_name:
+        return None
+    try:
+        served = artifacts.load(run.artifact_name)
+    except Exception:  # missing or unreadable: train from scratch
+        return None
+    if served.params != params or getattr(served.model, "user_factors", None) is None:
+        return None
+    init = als.carried_factors(
+        served.model, users=(served.users.ids, data.users.ids),
+        items=(served.items.ids, data.items.ids), fresh=np.unique(data.rows[test]),
+        seed=params.seed,
+    )  # fmt: skip
+    log_step("train_als_model", "warm start", run=run.pk)
+    iterations = warm_iterations(params)
+    return run.pk, lambda p: als.fit(matrix, p, init=init, iterations=iterations)
+
+
+def warm_iterations(params: als.AlsParams) -> int:
+    """A warm start's iterations: a fifth of the params' (at least 2)."""
+    return max(2, -(-params.iterations // 5))
 
 
 def train_als_model(
@@ -206,6 +242,7 @@ def train_als_model(
     seed: int = 0,
     serve: bool = True,
     engine: str | None = None,
+    warm: bool = True,
 ) -> ModelRun:
     """One fit without a held-out sample of users' pairs, scored on them for the quality gate;
     then those users' factors are recomputed from all their pairs, and that model is stored
@@ -214,7 +251,11 @@ def train_als_model(
 
     `engine` (default the PICKS_ENGINE setting): "spark" fits ALS on Spark (ml/spark.py) from
     the pairs stored once as Parquet; tuning, the blend's other parts, fold-in and the gate
-    stay here."""
+    stay here.
+
+    Where the served model has the same parameters (and no tuning runs, on the local engine,
+    `warm`), the fit starts from its factors for a fifth of the iterations (`warm_fitter`).
+    """
     engine = engines.chosen(engine)
     if not 0 < test_fraction < 1:
         raise ValueError("test_fraction must be between 0 and 1")
@@ -239,9 +280,15 @@ def train_als_model(
             "engine": engine,
         }
         full, train = _split_matrices(data, test, params)
+        started = None
+        if warm and not tune and engine == "local":
+            started = warm_fitter(data, test, params, train)
         model, run.metrics = evaluate_als(
-            data, ~test, test, params, seed=seed, matrix=train, fit_als=fit_als
-        )
+            data, ~test, test, params, seed=seed, matrix=train,
+            fit_als=fit_als if started is None else started[1],
+        )  # fmt: skip
+        if started is not None:
+            run.metrics["warm_start_run"] = started[0]
         log_step("train_als_model", "evaluated", ndcg=round(run.metrics[GATE_METRIC], 4))
         rival = None if force or not serve else rival_params(ModelRun.Kind.ALS, params)
         rival_score = None
