@@ -76,6 +76,7 @@ def version_memory(prefix: str, sample: int = 2000) -> dict[str, dict]:
         out[family] = {
             "method": meta.get("method", ""),
             "recall": meta.get("recall"),
+            "probes": meta.get("probes"),
             "version": int(live),
             "keys": len(keys),
             "mb": per_key * len(keys) / 2**20,
@@ -241,14 +242,15 @@ def _table(rows: list[dict]) -> str:
 
 def _memory(memory: dict) -> str:
     lines = [
-        "| list family | keys | MB (sampled) | bytes per key | lists found by | recall vs exact |",
-        "| --- | ---: | ---: | ---: | --- | ---: |",
+        "| list family | keys | MB (sampled) | bytes per key | lists found by | lists probed "
+        "| recall vs exact |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for family, m in memory.items():
         recall = "" if m.get("recall") is None else f"{m['recall']:.3f}"
         lines.append(
             f"| {family} | {m['keys']:,} | {m['mb']:.0f} | {m['bytes_per_key']:.0f} "
-            f"| {m.get('method') or '-'} | {recall} |"
+            f"| {m.get('method') or '-'} | {m.get('probes') or ''} | {recall} |"
         )
     return "\n".join(lines)
 

@@ -23,6 +23,7 @@ from recommendations.ml.synthetic import ShopSpec
 from recommendations.models import ModelRun
 from recommendations.services.demo import generate_demo_data
 from recommendations.services.pipeline import run_pipeline
+from recommendations.services.training.mf import HELD_OUT
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
@@ -137,9 +138,12 @@ def test_training_saves_loads_lists_and_prunes_artifacts_in_s3(s3, settings):
         expected = {runs[0].artifact_name} | {
             r.artifact_name for r in runs.filter(published=True)[:2]
         }
+        if kind == "mf":  # and, beside each, the held-out fits the next run starts from
+            expected |= {artifacts.companion(name, HELD_OUT) for name in expected}
         assert kept == expected
         assert kept <= keys(s3)
-        assert len(kept) < runs.count()  # older ones were deleted from the bucket
+        owners = {name for name in kept if ".held-out." not in name}
+        assert len(owners) < runs.count()  # older ones were deleted from the bucket
         assert all(storages["artifacts"].exists(name) for name in kept)
     pruned = ModelRun.objects.filter(artifact_name="")
     assert pruned.exists()  # runs whose artifact went no longer name it
