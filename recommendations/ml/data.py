@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
@@ -61,13 +62,62 @@ def best_unseen(
 
 def in_csr_rows(values: npt.NDArray[np.int64], matrix: sp.csr_matrix) -> npt.NDArray[np.bool_]:
     """Whether each of `values` (rows x k column indices, -1 for none) is a stored column of
-    the same row of `matrix` (rows x columns); -1 is never found."""
+    the same row of `matrix` (rows x columns); -1 is never found. A binary search in each
+    row's sorted columns, in compiled code."""
     matrix = matrix.tocsr()
-    rows = len(values)
-    width = np.int64(matrix.shape[1] + 1)  # a -1 then never meets the row before's columns
-    owners = np.repeat(np.arange(rows, dtype=np.int64), np.diff(matrix.indptr))
-    keys = np.arange(rows, dtype=np.int64)[:, None] * width + values
-    return np.isin(keys, owners * width + matrix.indices) & (values >= 0)
+    if not matrix.has_sorted_indices:
+        matrix = matrix.sorted_indices()
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    if values.ndim != 2 or len(values) != matrix.shape[0]:
+        raise ValueError("values need one row per row of the matrix")
+    return in_sorted_rows(values, matrix.indptr.astype(np.int64), matrix.indices)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def in_sorted_rows(values, indptr, indices):  # pragma: no cover - compiled
+    """Whether each of `values` (rows x k) is among indices[indptr[r]:indptr[r + 1]] (sorted)
+    for its row r; negative values are never found. Compiled, a binary search per value."""
+    rows, width = values.shape
+    found = np.zeros((rows, width), dtype=np.bool_)
+    for row in numba.prange(rows):
+        columns = indices[indptr[row] : indptr[row + 1]]
+        if not len(columns):
+            continue
+        for j in range(width):
+            value = values[row, j]
+            if value < 0:
+                continue
+            at = np.searchsorted(columns, value)
+            found[row, j] = at < len(columns) and columns[at] == value
+    return found
+
+
+def row_products(
+    left: npt.NDArray[np.float32], right: npt.NDArray[np.float32], picks: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
+    """For each row r of `picks` (rows x k indices into `right`, -1 for none), the products
+    left[r] . right[picks[r, j]] (0 for none), without gathering the picked rows first."""
+    return _row_products(
+        np.ascontiguousarray(left, dtype=np.float32),
+        np.ascontiguousarray(right, dtype=np.float32),
+        np.ascontiguousarray(picks, dtype=np.int64),
+    )
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def _row_products(left, right, picks):  # pragma: no cover - compiled
+    rows, width = picks.shape
+    out = np.zeros((rows, width), dtype=np.float32)
+    for row in numba.prange(rows):
+        for j in range(width):
+            pick = picks[row, j]
+            if pick < 0:
+                continue
+            total = np.float32(0.0)
+            for f in range(left.shape[1]):
+                total += left[row, f] * right[pick, f]
+            out[row, j] = total
+    return out
 
 
 Adjust = Callable[[npt.NDArray[np.int64], npt.NDArray[np.float32]], npt.NDArray[np.float32]]

@@ -4,6 +4,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from recommendations.ml.data import in_sorted_rows
+
 
 def diversify(
     clusters: npt.NDArray[np.int64], *, n: int, window: int = 10, max_per_window: int = 3
@@ -142,12 +144,12 @@ def explore_rows(
     return _explore(ranked, pools, share, rng.random(pools.shape), rng.random(ranked.shape))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _explore(ranked, pools, share, pool_keys, place_keys):  # pragma: no cover - compiled
     rows, width = ranked.shape
     out = ranked.copy()
     explored = np.zeros((rows, width), dtype=np.bool_)
-    for row in range(rows):
+    for row in numba.prange(rows):
         length = 0
         while length < width and ranked[row, length] >= 0:
             length += 1
@@ -180,10 +182,9 @@ def _explore(ranked, pools, share, pool_keys, place_keys):  # pragma: no cover -
 def in_rows(values: npt.NDArray[np.int64], other: npt.NDArray[np.int64]) -> npt.NDArray:
     """Whether each of `values` (rows x a) is in the same row of `other` (rows x b); -1 (no
     entry) is never found."""
-    width = np.int64(max(values.max(initial=0), other.max(initial=0)) + 1)
-    rows = np.arange(len(values), dtype=np.int64)[:, None] * width
-    found = np.isin(values + rows, (other + rows)[other >= 0])
-    return found & (values >= 0)
+    listed = np.sort(np.asarray(other, dtype=np.int64), axis=1)
+    starts = np.arange(len(listed) + 1, dtype=np.int64) * listed.shape[1]
+    return in_sorted_rows(np.ascontiguousarray(values, dtype=np.int64), starts, listed.ravel())
 
 
 def round_robin(

@@ -129,12 +129,12 @@ def best_contributors_rows(
     )
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
 def _best_contributors(entries, indptr, indices, weights, vectors):  # pragma: no cover
     rows, n = entries.shape
     factors = vectors.shape[1]
     out = np.full((rows, n), -1, dtype=np.int64)
-    for row in range(rows):
+    for row in numba.prange(rows):
         first, last = indptr[row], indptr[row + 1]
         for i in range(n):
             entry = entries[row, i]

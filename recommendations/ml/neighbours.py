@@ -5,11 +5,12 @@ lists gather candidates, the exact blend ranks them) where the catalogue is larg
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from recommendations.ml.data import in_csr_rows, top_k_of_products
+from recommendations.ml.data import top_k_of_products
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,11 @@ def recall(found: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
 
 class ApproximateColumns:
     """`data.best_unseen` without scoring every column: faiss inverted lists over the rows of
-    `right` (about 4 sqrt(N) lists, the `blocked` rows left out), built once; each query row
-    searches `probes` lists; the scores of what it finds are its products (from the
-    distances)."""
+    `right` (about 4 sqrt(N) lists, the `blocked` rows left out), built once. faiss's coarse
+    quantizer picks the `probes` lists each query row searches; a compiled scan scores every
+    row of those lists exactly, skips the row's excluded columns and keeps the best `k`
+    (faiss's own search keeps a k-heap per query, slow for the hundreds asked here, and cannot
+    skip a different set of columns per query)."""
 
     def __init__(
         self,
@@ -164,6 +167,8 @@ class ApproximateColumns:
         blocked: npt.NDArray[np.int64] | None = None,
         probes: int = 256,
     ) -> None:
+        import faiss
+
         allowed = np.ones(right.shape[0], bool)
         if blocked is not None:
             allowed[blocked] = False
@@ -177,6 +182,19 @@ class ApproximateColumns:
         self.longest = float(lengths.max(initial=0.0))
         lifted = np.hstack([vectors, np.sqrt(np.maximum(self.longest - lengths, 0))[:, None]])
         self.index = _inverted_lists(lifted, probes=probes, inner_product=False)
+        # The lists as one CSR-like layout: list l holds members[starts[l]:starts[l + 1]]
+        # (columns of `right`), their vectors contiguous in `ordered`.
+        inverted = self.index.invlists
+        sizes = np.array([inverted.list_size(at) for at in range(self.lists)], dtype=np.int64)
+        positions = [
+            faiss.rev_swig_ptr(inverted.get_ids(at), int(size)).copy()
+            for at, size in enumerate(sizes)
+            if size
+        ]
+        positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.members = self.columns[positions].astype(np.int64)
+        self.ordered = np.ascontiguousarray(vectors[positions])
 
     @property
     def lists(self) -> int:
@@ -197,11 +215,9 @@ class ApproximateColumns:
         k: int,
         exclude: sp.csr_matrix | None = None,
         batch: int = 5000,
-        most_excluded: int = 2000,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Like `data.best_unseen(left, right, k=k, exclude=exclude, blocked=blocked)`. Rows
-        are searched in batches of similar exclusion counts, each asking for `k` plus its
-        batch's largest count (at most `most_excluded`) so that enough remain."""
+        """Like `data.best_unseen(left, right, k=k, exclude=exclude, blocked=blocked)`, among
+        the columns in each row's probed lists."""
         rows = len(left)
         k = min(k, len(self.columns))
         ids = np.full((rows, k), -1, dtype=np.int64)
@@ -209,25 +225,76 @@ class ApproximateColumns:
         if not rows or not k:
             return ids, values
         exclude = sp.csr_matrix((rows, self.width)) if exclude is None else exclude.tocsr()
-        counts = np.diff(exclude.indptr)
-        order = np.argsort(counts, kind="stable")
+        if not exclude.has_sorted_indices:
+            exclude = exclude.sorted_indices()
         for start in range(0, rows, batch):
-            part = order[start : start + batch]
-            wanted = min(k + int(min(counts[part].max(), most_excluded)), len(self.columns))
+            stop = min(start + batch, rows)
             # Each query scaled to the rows' length (its ranking stays; the lists it probes
             # then follow its direction), one 0 appended: |s q - v'|^2 = 2 L - 2 s q.v
-            query = np.asarray(left[part], dtype=np.float32)
+            query = np.ascontiguousarray(left[start:stop], dtype=np.float32)
             scale = np.sqrt(self.longest) / np.maximum(np.linalg.norm(query, axis=1), 1e-12)
-            lifted = np.hstack([query * scale[:, None], np.zeros((len(part), 1), np.float32)])
-            distances, found = self.index.search(np.ascontiguousarray(lifted, np.float32), wanted)
-            got = (2 * self.longest - distances) / (2 * scale[:, None])
-            found = np.where(found >= 0, self.columns[np.maximum(found, 0)], -1)
-            keep = (found >= 0) & ~in_csr_rows(found, exclude[part])
-            rank = np.cumsum(keep, axis=1) - 1  # position among the kept
-            at = np.nonzero(keep & (rank < k))
-            ids[part[at[0]], rank[at]] = found[at]
-            values[part[at[0]], rank[at]] = got[at]
+            lifted = np.hstack([query * scale[:, None], np.zeros((len(query), 1), np.float32)])
+            _, probed = self.index.quantizer.search(
+                np.ascontiguousarray(lifted, np.float32), self.probes
+            )
+            hidden = exclude[start:stop]
+            ids[start:stop], values[start:stop] = _scan_lists(
+                query, probed.astype(np.int64), self.starts, self.members, self.ordered,
+                hidden.indptr.astype(np.int64), hidden.indices.astype(np.int64), k,
+            )  # fmt: skip
         return ids, values
+
+
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def _scan_lists(
+    queries, probed, starts, members, ordered, hidden_ptr, hidden, k
+):  # pragma: no cover - compiled
+    rows, dims = queries.shape
+    ids = np.full((rows, k), -1, dtype=np.int64)
+    values = np.zeros((rows, k), dtype=np.float32)
+    for row in numba.prange(rows):
+        size = 0
+        for probe in probed[row]:
+            if probe >= 0:
+                size += starts[probe + 1] - starts[probe]
+        found = np.empty(size, dtype=np.int64)
+        scores = np.empty(size, dtype=np.float32)
+        count = 0
+        for probe in probed[row]:
+            if probe < 0:
+                continue
+            for at in range(starts[probe], starts[probe + 1]):
+                total = np.float32(0.0)
+                for f in range(dims):
+                    total += queries[row, f] * ordered[at, f]
+                found[count] = members[at]
+                scores[count] = -total  # ascending sorts put the best first
+                count += 1
+        if count == 0:
+            continue
+        # Only the best k + (the row's excluded count) can matter: sort those, skip the
+        # excluded ones while taking k.
+        skip = hidden[hidden_ptr[row] : hidden_ptr[row + 1]]
+        wanted = min(k + len(skip), count)
+        if wanted < count:
+            bound = np.partition(scores, wanted - 1)[wanted - 1]
+            near = scores <= bound
+            scores = scores[near]
+            found = found[near]
+        order = np.argsort(scores)
+        taken = 0
+        for o in order:
+            if taken == k:
+                break
+            column = found[o]
+            if len(skip):
+                where = np.searchsorted(skip, column)
+                if where < len(skip) and skip[where] == column:
+                    continue
+            ids[row, taken] = column
+            values[row, taken] = -scores[o]
+            taken += 1
+    return ids, values
 
 
 def probes_for_recall(

@@ -15,7 +15,13 @@ from scipy.special import expit
 from catalog.models import Item
 from recommendations import store
 from recommendations.ml import diversity, foldin, mf, neighbours
-from recommendations.ml.data import IdIndex, best_unseen, build_matrix, in_csr_rows
+from recommendations.ml.data import (
+    IdIndex,
+    best_unseen,
+    build_matrix,
+    in_csr_rows,
+    row_products,
+)
 from recommendations.ml.neighbours import ApproximateColumns
 from recommendations.models import Interaction, ModelRun
 from recommendations.services import tables
@@ -137,10 +143,10 @@ class DeckContext:
         near-duplicates (the rest of the candidates fill in)."""
         user_vectors = np.ascontiguousarray(user_vectors, dtype=np.float32)
         ranked = self.candidates(user_vectors, seen)
+        head = ranked[:, : self.n]
         head, explored = diversity.explore_rows(
-            ranked[:, : self.n], self._pools(user_vectors, seen, rng), share=self.explore_share,
-            rng=rng,
-        )  # fmt: skip
+            head, self._pools(user_vectors, seen, head, rng), share=self.explore_share, rng=rng
+        )
         tail = ranked[:, self.n :]
         tail = np.where(diversity.in_rows(tail, head), -1, tail)
         ranked = np.concatenate([head, tail], axis=1)
@@ -150,9 +156,7 @@ class DeckContext:
         )
         deck = np.where(picked >= 0, np.take_along_axis(ranked, np.maximum(picked, 0), 1), -1)
         explored = np.take_along_axis(explored, np.maximum(picked, 0), 1) & (picked >= 0)
-        scores = expit(
-            np.einsum("bf,bnf->bn", user_vectors, self.item_vectors[np.maximum(deck, 0)])
-        ).astype(np.float32)
+        scores = expit(row_products(user_vectors, self.item_vectors, deck))
         contributor = foldin.best_contributors_rows(deck, liked, self._factors)
         because = np.where(
             (contributor >= 0) & ~explored, self.items.ids[np.maximum(contributor, 0)], 0
@@ -161,23 +165,28 @@ class DeckContext:
         return deck, scores, np.where(explored, _EXPLORE, model).astype(np.uint8), because
 
     def _pools(
-        self, user_vectors: npt.NDArray[np.float32], seen: sp.csr_matrix, rng: np.random.Generator
+        self,
+        user_vectors: npt.NDArray[np.float32],
+        seen: sp.csr_matrix,
+        head: npt.NDArray[np.int64],
+        rng: np.random.Generator,
     ) -> npt.NDArray[np.int64]:
-        """Each user's exploration pool (rows x 4n, -1 for none): the 2n unseen items the
-        model is least sure about (p nearest 0.5) among 4n drawn at random (all of a catalogue
-        that small), and 2n drawn from the items nobody has swiped."""
+        """Each user's exploration pool (rows x 2m, -1 for none; m = twice the items a deck
+        explores, at least 8): the m items neither seen nor in the deck's `head` that the
+        model is least sure about (p nearest 0.5) among 2m drawn at random (all of a
+        catalogue under 8n items), and m drawn from the items nobody has swiped."""
         rows = len(user_vectors)
-        size = 2 * self.n
+        size = max(2 * round(self.n * self.explore_share), 8)
         if not len(self._allowed):
             return np.full((rows, 0), -1, dtype=np.int64)
-        if len(self._allowed) <= 2 * size:  # a small catalogue: all of it
+        if len(self._allowed) <= 8 * self.n:  # a small catalogue: all of it
             drawn = np.broadcast_to(self._allowed, (rows, len(self._allowed)))
         else:
             drawn = np.sort(self._allowed[rng.integers(0, len(self._allowed), (rows, 2 * size))])
-        unseen = ~in_csr_rows(drawn, seen)
+        unseen = ~in_csr_rows(drawn, seen) & ~diversity.in_rows(drawn, head)
         unseen[:, 1:] &= drawn[:, 1:] != drawn[:, :-1]  # each item once
         size = min(size, drawn.shape[1])
-        logits = np.einsum("bf,bsf->bs", user_vectors, self.item_vectors[drawn])
+        logits = row_products(user_vectors, self.item_vectors, drawn)
         distance = np.where(unseen, np.abs(logits), np.inf)
         nearest = np.argpartition(distance, size - 1, axis=1)[:, :size]
         unsure = np.where(

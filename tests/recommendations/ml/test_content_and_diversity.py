@@ -7,6 +7,7 @@ from recommendations.ml.diversity import (
     diversify_rows,
     explore,
     explore_rows,
+    in_rows,
     longest_cluster_count,
 )
 from recommendations.ml.foldin import best_contributor, best_contributors_rows
@@ -109,3 +110,15 @@ def test_rows_of_contributors_match_one_user_at_a_time():
         one = best_contributor(vectors[entries[row][valid]], weighted)
         assert np.array_equal(got[row][valid], np.where(one >= 0, columns[np.maximum(one, 0)], -1))
         assert (got[row][~valid] == -1).all()
+
+
+def test_in_rows_finds_each_value_only_in_its_own_row():
+    rng = np.random.default_rng(6)
+    values = rng.integers(-1, 60, (200, 30))
+    other = rng.integers(-1, 60, (200, 20))
+    expected = np.array(
+        [[v >= 0 and v in set(o) for v in row] for row, o in zip(values, other, strict=True)]
+    )
+    assert (in_rows(values, other) == expected).all()
+    assert expected.any()
+    assert not expected.all()

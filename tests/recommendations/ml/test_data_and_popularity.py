@@ -6,6 +6,8 @@ from recommendations.ml.data import (
     ScoreTable,
     build_matrix,
     holdout_mask,
+    in_csr_rows,
+    row_products,
     split_by_time,
     split_random,
     stable_uniform,
@@ -129,3 +131,27 @@ def test_a_stable_split_keeps_old_rows_on_their_side_as_new_rows_arrive():
     assert np.array_equal(again, before[shuffled])
     plain = holdout_mask(users[:old], test_fraction=0.2, seed=7)[shuffled]
     assert (holdout_mask(users[shuffled], test_fraction=0.2, seed=7) != plain).sum() > 1000
+
+
+def test_membership_in_csr_rows_and_row_products_match_numpy_on_every_row():
+    rng = np.random.default_rng(5)
+    matrix = sp.random(300, 500, density=0.03, format="csr", random_state=rng)
+    matrix = sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=matrix.shape)
+    matrix.indices = matrix.indices.copy()
+    for row in range(300):  # unsorted columns within rows, as scipy may hold them
+        part = slice(matrix.indptr[row], matrix.indptr[row + 1])
+        matrix.indices[part] = matrix.indices[part][::-1]
+    matrix.has_sorted_indices = False
+    values = rng.integers(-1, 500, (300, 40))
+    dense = matrix.toarray() != 0
+    rows = np.arange(300)[:, None]
+    expected = dense[rows, np.maximum(values, 0)] & (values >= 0)
+    assert (in_csr_rows(values, matrix) == expected).all()
+    assert expected.any()
+    assert not expected.all()
+
+    left = rng.standard_normal((300, 7)).astype(np.float32)
+    right = rng.standard_normal((500, 7)).astype(np.float32)
+    products = row_products(left, right, values)
+    reference = np.einsum("rf,rkf->rk", left, right[np.maximum(values, 0)])
+    np.testing.assert_allclose(products, np.where(values >= 0, reference, 0), atol=1e-5)

@@ -51,3 +51,21 @@ def test_the_fewest_probes_that_reach_the_target_are_chosen_and_exclusions_hold(
         rows, cols = np.nonzero(found >= 0)
         assert not np.asarray(seen[rows, found[rows, cols]]).any()  # nothing swiped offered
     assert chosen[True] < chosen[False]  # planted clusters need far fewer lists
+
+
+def test_probing_every_list_finds_exactly_what_scoring_every_column_finds():
+    items, users = _vectors(True, seed=3)
+    rng = np.random.default_rng(4)
+    seen = sp.random(600, 4000, density=0.02, format="lil", random_state=rng)
+    seen[5] = 0  # a user who saw nothing
+    seen[7, :3990] = 1  # one who saw all but ten: fewer than k remain
+    seen = seen.tocsr()
+    blocked = np.arange(0, 4000, 50)
+    index = ApproximateColumns(items, blocked=blocked)
+    index.probes = index.lists
+    found, scores = index.best_unseen(users, k=30, exclude=seen, batch=128)
+    truth, truth_scores = best_unseen(users, items, k=30, exclude=seen, blocked=blocked)
+    assert (found == truth).mean() > 0.999  # float ties may swap neighbours
+    np.testing.assert_allclose(scores, truth_scores, rtol=1e-4, atol=1e-4)
+    assert (found[7] >= 0).sum() == len(set(range(3990, 4000)) - set(blocked.tolist()))
+    assert (found[7][found[7] >= 0] >= 3990).all()
