@@ -257,17 +257,19 @@ def _scan_lists(
         for probe in probed[row]:
             if probe >= 0:
                 size += starts[probe + 1] - starts[probe]
-        found = np.empty(size, dtype=np.int64)
+        found = np.empty(size, dtype=np.int64)  # positions in `ordered`
         scores = np.empty(size, dtype=np.float32)
+        query = queries[row]
         count = 0
         for probe in probed[row]:
             if probe < 0:
                 continue
             for at in range(starts[probe], starts[probe + 1]):
+                vector = ordered[at]
                 total = np.float32(0.0)
                 for f in range(dims):
-                    total += queries[row, f] * ordered[at, f]
-                found[count] = members[at]
+                    total += query[f] * vector[f]
+                found[count] = at
                 scores[count] = -total  # ascending sorts put the best first
                 count += 1
         if count == 0:
@@ -286,7 +288,7 @@ def _scan_lists(
         for o in order:
             if taken == k:
                 break
-            column = found[o]
+            column = members[found[o]]
             if len(skip):
                 where = np.searchsorted(skip, column)
                 if where < len(skip) and skip[where] == column:
