@@ -228,12 +228,16 @@ def fit(
     init: MfModel | None = None,
     valid: npt.NDArray[np.bool_] | None = None,
     patience: int | None = None,
+    learning_rate: float | None = None,
 ) -> MfModel:
     """Train on (user, item, target) rows: targets 1/0 for swipes, or ratings when `explicit`.
 
-    With `init` the weights start from that model (a warm start on more data). Early stopping
-    watches the loss on the rows marked `valid` (default: a random `validation_fraction`),
-    stopping after `patience` epochs without a better one (default: the params').
+    With `init` the weights start from that model (a warm start on more data), and no epoch
+    is kept unless it beats `init`'s own validation loss. Early stopping watches the loss on
+    the rows marked `valid` (default: a random `validation_fraction`), stopping after
+    `patience` epochs without a better one (default: the params'). `learning_rate` replaces
+    the params' for this fit only (a warm start takes smaller steps: Adam starts afresh, and
+    its first steps move every row they touch by about the learning rate).
     """
     patience = params.patience if patience is None else patience
     torch.manual_seed(params.seed)
@@ -252,10 +256,14 @@ def fit(
         # Ratings start from their mean, not 0: the model only learns what differs from it.
         net.bias.data.fill_(float(targets[train].mean()))
     net = net.to(device)
-    optimizer = RowAdam(net, lr=params.learning_rate, weight_decay=params.weight_decay)
+    lr = params.learning_rate if learning_rate is None else learning_rate
+    optimizer = RowAdam(net, lr=lr, weight_decay=params.weight_decay)
     loss_fn = nn.MSELoss() if explicit else nn.BCEWithLogitsLoss()
     each_loss = nn.MSELoss(reduction="none") if explicit else nn.BCEWithLogitsLoss(reduction="none")
     best, best_loss, stale, history = None, float("inf"), 0, []
+    if init is not None and len(valid):  # where the warm start begins is the one to beat
+        best_loss = _loss(net, users[valid], items[valid], targets[valid], loss_fn, device)
+        best = {k: v.detach().clone() for k, v in net.state_dict().items()}
     for epoch in range(params.epochs):
         u, i, y = users[train], items[train], targets[train]
         w = np.ones(len(u), np.float32)
@@ -309,14 +317,17 @@ def fit_held_out(
     init: MfModel | None = None,
     valid: npt.NDArray[np.bool_] | None = None,
     patience: int | None = None,
+    learning_rate: float | None = None,
 ) -> tuple[MfModel, npt.NDArray[np.float32]]:
     """A model fitted on the rows not `held_out`, and its predictions for those that are
-    (`init`, `valid` and `patience` as for `fit`, `valid` over all the rows)."""
+    (`init`, `valid`, `patience` and `learning_rate` as for `fit`, `valid` over all the
+    rows)."""
     kept = ~held_out
     model = fit(
         users[kept], items[kept], targets[kept], n_users=n_users, n_items=n_items,
         params=params, explicit=explicit, on_epoch=on_epoch, init=init,
         valid=None if valid is None else valid[kept], patience=patience,
+        learning_rate=learning_rate,
     )  # fmt: skip
     return model, predict(model, users[held_out], items[held_out])
 

@@ -217,6 +217,36 @@ def test_a_model_carried_over_to_new_ids_keeps_its_rows_and_warm_starts_to_the_s
     assert late["warm"] > 0.85 > late["carried"] + 0.2
 
 
+def test_a_warm_start_never_keeps_an_epoch_worse_than_where_it_began():
+    _shop, users, items, labels, test = swipes()
+    params = dataclasses.replace(PARAMS, epochs=40, patience=2)
+    train = ~test
+    valid = np.random.default_rng(3).random(len(users)) < 0.1
+    first = mf.fit(
+        users[train], items[train], labels[train], n_users=SPEC.users, n_items=SPEC.items,
+        params=params, valid=valid[train],
+    )  # fmt: skip
+    pairs = (users[test], items[test])
+    # An absurd learning rate wrecks every epoch: the start comes back unchanged.
+    wrecked = mf.fit(
+        users[train], items[train], labels[train], n_users=SPEC.users, n_items=SPEC.items,
+        params=params, valid=valid[train], init=first, patience=2, learning_rate=50.0,
+    )  # fmt: skip
+    assert len(wrecked.history) == 2
+    assert np.allclose(mf.predict(wrecked, *pairs), mf.predict(first, *pairs))
+    assert wrecked.params == first.params  # the next warm start still matches it
+    # A small one may only improve on it.
+    gentle = mf.fit(
+        users[train], items[train], labels[train], n_users=SPEC.users, n_items=SPEC.items,
+        params=params, valid=valid[train], init=first, patience=1, learning_rate=1e-4,
+    )  # fmt: skip
+    auc = {
+        name: mf.classification_metrics(labels[test], mf.predict(m, *pairs))["auc"]
+        for name, m in (("first", first), ("gentle", gentle))
+    }
+    assert auc["gentle"] > auc["first"] - 0.005
+
+
 def test_the_compiled_lazy_adam_step_is_the_torch_step():
     rng = np.random.default_rng(4)
     rows = torch.as_tensor(rng.integers(0, 50, 300))  # rows repeat, as in a batch
