@@ -138,6 +138,25 @@ def test_a_hung_redis_is_a_503_within_a_second(second_redis, api):
     assert elapsed < 1.0
 
 
+@pytest.mark.django_db
+def test_a_batch_job_waits_out_a_stalled_redis_that_a_request_gives_up_on(second_redis, api):
+    """A job's Redis calls wait REDIS_JOB_TIMEOUT_SECONDS, a request's half a second: at 1M
+    lists a Redis freeing an old version stalls for seconds, and the job must not fail."""
+    generate_demo_data(spec=SPEC)
+    os.kill(second_redis.process.pid, signal.SIGSTOP)
+    resume = threading.Timer(2.0, os.kill, (second_redis.process.pid, signal.SIGCONT))
+    resume.start()
+    try:
+        started = time.perf_counter()
+        assert api.get(f"{LISTS}/trending/").status_code == 503
+        call_command("publish_catalog")
+        elapsed = time.perf_counter() - started
+    finally:
+        resume.join()
+    assert elapsed > 1.5  # it did meet the stall, and waited
+    assert store.card_ids()  # and published
+
+
 @contextmanager
 def database_unreachable() -> Iterator[None]:
     """Point the default connection at a port where no PostgreSQL listens."""

@@ -115,7 +115,10 @@ USE_TZ = True
 
 # Redis: the serving store of every precomputed list, and the default cache (throttling).
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# A request fails fast (0.5 s); a batch job waits out a Redis busy freeing an old version
+# (store.job_timeouts()).
 REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=0.5)
+REDIS_JOB_TIMEOUT_SECONDS = env.float("REDIS_JOB_TIMEOUT_SECONDS", default=30.0)
 PICKS_REDIS_PREFIX = env("PICKS_REDIS_PREFIX", default="picks")
 CACHES = {
     "default": {

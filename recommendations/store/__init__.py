@@ -23,7 +23,13 @@ from recommendations.store.codec import (
     Entry,
     packed_rows,
 )
-from recommendations.store.connection import client, delete_prefix, ping, unlink_matching
+from recommendations.store.connection import (
+    client,
+    delete_prefix,
+    job_timeouts,
+    ping,
+    unlink_matching,
+)
 from recommendations.store.fresh import (
     FreshLists,
     forget_refreshed_before,
@@ -84,9 +90,9 @@ __all__ = [
     "SOURCES", "TOP_BUYS", "VECTOR", "AccountClosed", "Entry", "FreshLists", "HeldLock", "Hit",
     "Impression", "LockLost", "NothingToRollBack", "Page", "Publication", "PublishLocked",
     "add_seen_many", "card_ids", "client", "close_account", "count_hit", "delete_cards",
-    "delete_prefix", "forget_refreshed_before", "held_locks", "live_version", "live_versions",
-    "lock_holder", "mark_refreshed", "notify", "packed_rows", "ping", "previous_version",
-    "publishing", "read_many", "read_page", "read_raw_cards", "read_vectors", "refreshed_since",
-    "rollback", "sweep_versions", "unlink_matching", "version_meta", "wait_for_notices",
-    "write_cards", "write_fresh",
+    "delete_prefix", "forget_refreshed_before", "held_locks", "job_timeouts", "live_version",
+    "live_versions", "lock_holder", "mark_refreshed", "notify", "packed_rows", "ping",
+    "previous_version", "publishing", "read_many", "read_page", "read_raw_cards", "read_vectors",
+    "refreshed_since", "rollback", "sweep_versions", "unlink_matching", "version_meta",
+    "wait_for_notices", "write_cards", "write_fresh",
 ]  # fmt: skip

@@ -1,18 +1,53 @@
 """The Redis client the store uses, and its Lua scripts (real files beside this one)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
+from django.conf import settings
 from django_redis import get_redis_connection
-from redis import Redis
+from redis import ConnectionPool, Redis
 from redis.commands.core import Script
 
 from recommendations.store.keys import everything
 
+_in_job: ContextVar[bool] = ContextVar("redis_in_job", default=False)
+# Per serving pool, its twin with the batch jobs' timeouts (django-redis shares one pool per
+# URL, so a second cache alias on the same URL would get the serving timeouts).
+_job_pools: WeakKeyDictionary[ConnectionPool, ConnectionPool] = WeakKeyDictionary()
+
 
 def client() -> Redis:
-    return get_redis_connection("default")
+    """The serving connection (REDIS_TIMEOUT_SECONDS), or inside `job_timeouts()` the same
+    server with REDIS_JOB_TIMEOUT_SECONDS."""
+    redis = get_redis_connection("default")
+    if not _in_job.get():
+        return redis
+    pool = redis.connection_pool
+    twin = _job_pools.get(pool)
+    if twin is None:
+        wait = settings.REDIS_JOB_TIMEOUT_SECONDS
+        twin = _job_pools[pool] = type(pool)(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            **{**pool.connection_kwargs, "socket_timeout": wait, "socket_connect_timeout": wait},
+        )
+    return Redis(connection_pool=twin)
+
+
+@contextmanager
+def job_timeouts() -> Iterator[None]:
+    """Inside: the store's Redis calls wait up to REDIS_JOB_TIMEOUT_SECONDS (a batch job
+    waits out a Redis busy freeing an old version instead of failing at the serving path's
+    half second)."""
+    token = _in_job.set(True)
+    try:
+        yield
+    finally:
+        _in_job.reset(token)
 
 
 @cache

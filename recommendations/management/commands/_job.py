@@ -17,10 +17,11 @@ class JobCommand(BaseCommand):
 
     def execute(self, *args: object, **options: object) -> str | None:
         try:
-            if not self.record_run:
-                return super().execute(*args, **options)
-            with recorded(self.__module__.rsplit(".", 1)[-1]):
-                return super().execute(*args, **options)
+            with store.job_timeouts():
+                if not self.record_run:
+                    return super().execute(*args, **options)
+                with recorded(self.__module__.rsplit(".", 1)[-1]):
+                    return super().execute(*args, **options)
         except (store.PublishLocked, store.LockLost) as exc:
             raise CommandError(f"{exc}. Nothing was switched by this run.") from exc
         except RedisError as exc:
