@@ -229,15 +229,16 @@ def fit(
     valid: npt.NDArray[np.bool_] | None = None,
     patience: int | None = None,
     learning_rate: float | None = None,
+    max_epochs: int | None = None,
 ) -> MfModel:
     """Train on (user, item, target) rows: targets 1/0 for swipes, or ratings when `explicit`.
 
-    With `init` the weights start from that model (a warm start on more data), and no epoch
-    is kept unless it beats `init`'s own validation loss. Early stopping watches the loss on
-    the rows marked `valid` (default: a random `validation_fraction`), stopping after
-    `patience` epochs without a better one (default: the params'). `learning_rate` replaces
-    the params' for this fit only (a warm start takes smaller steps: Adam starts afresh, and
-    its first steps move every row they touch by about the learning rate).
+    With `init` the weights start from that model (a warm start on more data). Early stopping
+    watches the loss on the rows marked `valid` (default: a random `validation_fraction`),
+    stopping after `patience` epochs without a better one (default: the params').
+    `learning_rate` and `max_epochs` replace the params' for this fit only, which the model
+    still records as its params (a warm start takes smaller steps: Adam starts afresh, and its
+    first steps move every row they touch by about the learning rate).
     """
     patience = params.patience if patience is None else patience
     torch.manual_seed(params.seed)
@@ -261,10 +262,7 @@ def fit(
     loss_fn = nn.MSELoss() if explicit else nn.BCEWithLogitsLoss()
     each_loss = nn.MSELoss(reduction="none") if explicit else nn.BCEWithLogitsLoss(reduction="none")
     best, best_loss, stale, history = None, float("inf"), 0, []
-    if init is not None and len(valid):  # where the warm start begins is the one to beat
-        best_loss = _loss(net, users[valid], items[valid], targets[valid], loss_fn, device)
-        best = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    for epoch in range(params.epochs):
+    for epoch in range(params.epochs if max_epochs is None else max_epochs):
         u, i, y = users[train], items[train], targets[train]
         w = np.ones(len(u), np.float32)
         if not explicit and params.negatives_per_positive > 0:
@@ -318,16 +316,17 @@ def fit_held_out(
     valid: npt.NDArray[np.bool_] | None = None,
     patience: int | None = None,
     learning_rate: float | None = None,
+    max_epochs: int | None = None,
 ) -> tuple[MfModel, npt.NDArray[np.float32]]:
     """A model fitted on the rows not `held_out`, and its predictions for those that are
-    (`init`, `valid`, `patience` and `learning_rate` as for `fit`, `valid` over all the
-    rows)."""
+    (`init`, `valid`, `patience`, `learning_rate` and `max_epochs` as for `fit`, `valid` over
+    all the rows)."""
     kept = ~held_out
     model = fit(
         users[kept], items[kept], targets[kept], n_users=n_users, n_items=n_items,
         params=params, explicit=explicit, on_epoch=on_epoch, init=init,
         valid=None if valid is None else valid[kept], patience=patience,
-        learning_rate=learning_rate,
+        learning_rate=learning_rate, max_epochs=max_epochs,
     )  # fmt: skip
     return model, predict(model, users[held_out], items[held_out])
 

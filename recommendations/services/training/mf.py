@@ -38,8 +38,10 @@ HELD_OUT = "held-out"  # the companion artifact the next run warm-starts from
 WARM_PATIENCE = 1  # a warm start stops at its first epoch without a better validation loss
 # A warm start's learning rate, as a share of the params': Adam starts afresh and its first
 # steps move every row they touch by about the learning rate. At the full rate, the 1M shop's
-# warm model kept its AUC but lost nDCG@10 (0.0178 vs 0.0317 cold); see docs/benchmarks.md.
+# warm model kept its AUC but lost nDCG@10 (0.0178 vs 0.0317 cold); at a fifth of it a warm
+# start gains on a cold fit (docs/benchmarks.md, "Swipe model: warm start against cold").
 WARM_LEARNING_RATE_SHARE = 0.2
+WARM_MAX_EPOCHS = 3
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,14 @@ def _ranking(model: mf.MfModel, train: tuple, test: tuple, n_items: int, k: int 
 
 
 def _warm(params: mf.MfParams, init: mf.MfModel | None) -> dict:
-    """`mf.fit`'s patience and learning rate for a fit from `init` (none: the params')."""
+    """`mf.fit`'s patience, learning rate and epochs for a fit from `init` (none: the
+    params')."""
     if init is None:
         return {}
     return {
         "patience": WARM_PATIENCE,
         "learning_rate": params.learning_rate * WARM_LEARNING_RATE_SHARE,
+        "max_epochs": WARM_MAX_EPOCHS,
     }
 
 
