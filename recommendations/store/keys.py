@@ -100,6 +100,11 @@ def version_seq() -> str:
     return key("version_seq")
 
 
+def swept_through() -> str:
+    """The last version number issued when a sweep last looked for versions nobody names."""
+    return key("swept_through")
+
+
 def meta(family: str, version: int | str) -> str:
     """What the job that wrote a version recorded."""
     return key("meta", family, version)

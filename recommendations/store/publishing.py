@@ -23,6 +23,7 @@ from recommendations.store.connection import client, run_script, unlink_all
 from recommendations.store.guards import HeldLock
 
 MEMORY_SAMPLE = 64  # keys of a new version whose MEMORY USAGE estimates the whole
+FULL_SWEEP_VERSIONS = 8  # more versions to delete than this: one SCAN reading every name
 
 
 class PublishLocked(Exception):
@@ -219,7 +220,7 @@ class Publication:
         self.pipe.reset()
         self.packed = {}
         try:
-            _sweep(lambda version: version == self.version)
+            _unlink_version(self.version, {self.family})
             client().srem(keys.versions(self.family), self.version)
         finally:
             self.lock.release()
@@ -252,16 +253,37 @@ def _sweep(doomed: Callable[[int], bool]) -> int:
     )
 
 
+def _unlink_version(version: int, families: set[str]) -> int:
+    """Unlink one version's keys (Redis matches them as it scans: only they come back) and
+    its meta key under any of `families`."""
+    redis = client()
+    lists = unlink_all(redis.scan_iter(match=keys.version_prefix(version) + "*", count=5000))
+    return lists + redis.unlink(*(keys.meta(family, version) for family in families))
+
+
 def sweep_versions(family: str, *, keep: set[int]) -> int:
     """Delete every version of `family` not in `keep`, and every version that no family names
-    (left by a writer that lost its set entry); how many keys went."""
+    (left by a writer that lost its set entry); how many keys went.
+
+    A version nobody names can only be one issued since the last sweep looked (the
+    `swept_through` mark), so each doomed version costs one SCAN that Redis filters; only
+    where there are more than FULL_SWEEP_VERSIONS of them, or no mark yet, are every
+    versioned key's names read here (at a million users that is millions of names per
+    publish)."""
     redis = client()
     issued = int(redis.get(keys.version_seq()) or 0)  # read first: later ones are being written
+    swept = redis.get(keys.swept_through())
     own = {int(v) for v in redis.smembers(keys.versions(family))}
     families = {*keys.FAMILIES, *(f.decode() for f in redis.smembers(keys.extra_families()))}
     named = {int(v) for f in families for v in redis.smembers(keys.versions(f))}
     alive = (named - own) | keep
-    deleted = _sweep(lambda version: version <= issued and version not in alive)
+    unnamed = range(int(swept) + 1, issued + 1) if swept is not None else range(0)
+    doomed = {v for v in (own | set(unnamed)) if v <= issued and v not in alive}
+    if swept is None or len(doomed) > FULL_SWEEP_VERSIONS:
+        deleted = _sweep(lambda version: version <= issued and version not in alive)
+    else:
+        deleted = sum(_unlink_version(version, families) for version in sorted(doomed))
+    redis.set(keys.swept_through(), issued)
     if own - keep:
         redis.srem(keys.versions(family), *(own - keep))
     return deleted

@@ -37,6 +37,7 @@ from recommendations.services.precompute.top_buys import generate_top_buys
 from recommendations.services.training.als import train_als_model
 from recommendations.services.training.mf import train_mf_model
 from recommendations.services.training.model_runs import served_run
+from recommendations.store.publishing import FULL_SWEEP_VERSIONS
 from tests import reads
 from tests.conftest import client_for
 from tests.factories import ItemFactory, UserFactory
@@ -192,6 +193,46 @@ def test_versions_no_family_names_are_found_and_deleted_by_the_next_publish():
         store.live_version(store.GLOBAL),
         int(redis.get(store.keys.key("previous", "global"))),
     }
+
+
+def _stray(redis: object) -> str:
+    """A version written by a writer that lost its set entry: its key."""
+    version = int(redis.incr(store.keys.version_seq()))
+    name = store.keys.key(f"v{version}", "global", "trending")
+    redis.set(name, b"half")
+    return name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("strays", [1, FULL_SWEEP_VERSIONS + 2])
+def test_a_sweep_finds_strays_by_version_or_by_a_full_scan_and_spares_versions_being_written(
+    strays,
+):
+    """A few strays cost one filtered SCAN each, many of them one scan of every name: either
+    way they go, and a version another family is still writing (named, not live) stays."""
+    redis = store.client()
+    _publish_global([1])
+    names = [_stray(redis) for _ in range(strays)]
+    writing = store.Publication(store.TOP_BUYS)
+    writing.put(7, [1], [1.0])
+    writing.flush()
+    _publish_global([2])
+    assert [redis.get(name) for name in names] == [None] * strays
+    assert redis.exists(store.keys.list_key(writing.version, store.TOP_BUYS, 7))
+    writing.commit(built_at="now")
+    assert store.live_version(store.TOP_BUYS) == writing.version
+
+
+@pytest.mark.django_db
+def test_a_store_without_the_sweep_mark_is_swept_whole_once():
+    """Versions issued before the mark existed: the first sweep reads every name."""
+    redis = store.client()
+    _publish_global([1])
+    name = _stray(redis)
+    redis.delete(store.keys.swept_through())
+    _publish_global([2])
+    assert redis.get(name) is None
+    assert int(redis.get(store.keys.swept_through())) == store.live_version(store.GLOBAL)
 
 
 # ---- absurd timestamps are refused everywhere; recency counts from the run's time ---------
