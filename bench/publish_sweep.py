@@ -64,7 +64,8 @@ runs, seconds; read only (the doomed version timed has no keys, so no UNLINK is 
 
 | sweep | seconds | / bare SCAN |
 | --- | ---: | ---: |
-| before: one SCAN, every versioned key's name read and parsed here | {old_s:.2f} | {old_s / bare_s:.2f} |
+| before: one SCAN, every versioned key's name read and parsed here | {old_s:.2f} \
+| {old_s / bare_s:.2f} |
 | now: one SCAN per doomed version, filtered by Redis | {new_s:.2f} | {new_s / bare_s:.2f} |
 | bare SCAN of every key, nothing parsed (baseline) | {bare_s:.2f} | 1.00 |
 
