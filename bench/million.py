@@ -156,6 +156,11 @@ def main() -> None:
     parser.add_argument("--database", default="picks_bench_million")
     parser.add_argument("--new-share", type=float, default=0.01)
     parser.add_argument(
+        "--round", type=int, default=1,
+        help="steady phase: which steady-state run (2: the next one, which also deletes the "
+        "versions the first build published)",
+    )  # fmt: skip
+    parser.add_argument(
         "--spark-jobs", default=",".join(job for job, _ in SPARK_JOBS),
         help="spark phase: which of its jobs to run with each engine (comma-separated)",
     )  # fmt: skip
@@ -192,13 +197,14 @@ def main() -> None:
         state["first_memory"] = version_memory(prefix)
         state["first_redis_mb"] = redis_used_mb()
     elif args.phase == "steady":
-        if "steady_new_events" not in state:
-            state["steady_new_events"] = add_new_events(url, args.new_share)
-            state["steady"] = []
+        name = "steady" if args.round == 1 else f"steady{args.round}"
+        if f"{name}_new_events" not in state:
+            state[f"{name}_new_events"] = add_new_events(url, args.new_share)
+            state[name] = []
             save()
-        run_jobs(url, env, JOBS, state["steady"], save, logs=RESULTS / f"{args.database}-steady")
-        state["steady_memory"] = version_memory(prefix)
-        state["steady_redis_mb"] = redis_used_mb()
+        run_jobs(url, env, JOBS, state[name], save, logs=RESULTS / f"{args.database}-{name}")
+        state[f"{name}_memory"] = version_memory(prefix)
+        state[f"{name}_redis_mb"] = redis_used_mb()
         state["counts_after"] = counts(url)
     elif args.phase == "spark":
         state.setdefault("spark", [])
@@ -284,10 +290,26 @@ Redis memory of the live version of each list family after the steady-state run
 family for rollback, the item cards and the seen sets):
 
 {_memory(state["steady_memory"])}
+{_next_rounds(state)}
 
 {chr(10).join("- " + note for note in state.get("notes", []))}
 """,
     )
+
+
+def _next_rounds(state: dict) -> str:
+    """The steady-state runs after the first (`steady --round N`), if any."""
+    out = []
+    for round_ in range(2, 10):
+        name = f"steady{round_}"
+        if not state.get(name):
+            continue
+        out.append(
+            f"Steady state, run {round_}: {state[f'{name}_new_events']:,} more new events, then "
+            "the cron order again; each publish now also deletes the version before the "
+            f"previous one:\n\n{_table(state[name])}\n"
+        )
+    return "\n".join(out)
 
 
 def spark_report(state: dict, args: argparse.Namespace) -> None:
