@@ -290,6 +290,7 @@ Redis memory of the live version of each list family after the steady-state run
 family for rollback, the item cards and the seen sets):
 
 {_memory(state["steady_memory"])}
+
 {_next_rounds(state)}
 
 {chr(10).join("- " + note for note in state.get("notes", []))}
