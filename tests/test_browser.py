@@ -99,7 +99,13 @@ def test_a_visitor_registers_likes_one_category_and_the_deck_follows(shop, live_
         page.click("button[data-mode=register]")
         page.wait_for_selector("#card[data-item-id]")
         assert watched.card()["source"] == "onboarding"
-        assert page.eval_on_selector("#card-image", "i => i.complete && i.naturalWidth > 0")
+        # The card's picture loads after the card shows: wait for it (a picture that never
+        # loads times out and fails here).
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#card-image');"
+            " return i.complete && i.naturalWidth > 0; }",
+            timeout=10_000,
+        )
 
         target, likes, swipes = watched.card()["category"], 0, 0
         while likes < 5:
