@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -301,10 +302,9 @@ family for rollback, the item cards and the seen sets):
 def _next_rounds(state: dict) -> str:
     """The steady-state runs after the first (`steady --round N`), if any."""
     out = []
-    for round_ in range(2, 10):
+    rounds = sorted(int(k[len("steady") :]) for k in state if re.fullmatch(r"steady\d+", k))
+    for round_ in rounds:
         name = f"steady{round_}"
-        if not state.get(name):
-            continue
         out.append(
             f"Steady state, run {round_}: {state[f'{name}_new_events']:,} more new events, then "
             "the cron order again; each publish now also deletes the version before the "

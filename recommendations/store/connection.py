@@ -86,8 +86,9 @@ def unlink_all(names: Iterable[bytes | str], *, batch: int = 2000) -> int:
 
 
 def unlink_matching(pattern: str) -> int:
-    """SCAN + UNLINK every key matching `pattern` (never FLUSHDB); the count comes back."""
-    return unlink_all(client().scan_iter(match=pattern, count=2000))
+    """SCAN + UNLINK every key matching `pattern` (never FLUSHDB); the count comes back.
+    Redis filters the names as it scans: only the matching ones come back here."""
+    return unlink_all(client().scan_iter(match=pattern, count=5000))
 
 
 def delete_prefix() -> int:

@@ -19,7 +19,7 @@ from recommendations.store.codec import (
     source_code,
     vectors,
 )
-from recommendations.store.connection import client, run_script, unlink_all
+from recommendations.store.connection import client, run_script, unlink_all, unlink_matching
 from recommendations.store.guards import HeldLock
 
 MEMORY_SAMPLE = 64  # keys of a new version whose MEMORY USAGE estimates the whole
@@ -258,11 +258,10 @@ def _sweep(doomed: Callable[[int], bool]) -> int:
 
 
 def _unlink_version(version: int, families: set[str]) -> int:
-    """Unlink one version's keys (Redis matches them as it scans: only they come back) and
-    its meta key under any of `families`."""
-    redis = client()
-    lists = unlink_all(redis.scan_iter(match=keys.version_prefix(version) + "*", count=5000))
-    return lists + redis.unlink(*(keys.meta(family, version) for family in families))
+    """Unlink one version's keys (one SCAN that Redis filters) and its meta key under any of
+    `families`."""
+    lists = unlink_matching(keys.version_prefix(version) + "*")
+    return lists + client().unlink(*(keys.meta(family, version) for family in families))
 
 
 def sweep_versions(family: str, *, keep: set[int]) -> int:
@@ -281,15 +280,20 @@ def sweep_versions(family: str, *, keep: set[int]) -> int:
     families = {*keys.FAMILIES, *(f.decode() for f in redis.smembers(keys.extra_families()))}
     named = {int(v) for f in families for v in redis.smembers(keys.versions(f))}
     alive = (named - own) | keep
+
+    def gone(version: int) -> bool:
+        return version <= issued and version not in alive
+
     unnamed = range(int(swept) + 1, issued + 1) if swept is not None else None
-    if unnamed is not None and len(unnamed) <= FULL_SWEEP_VERSIONS:
-        doomed = {v for v in (own | set(unnamed)) if v <= issued and v not in alive}
-    else:
-        doomed = None  # no mark, or more issued since than versions worth a scan each
+    doomed = (  # None: no mark, or more issued since than versions worth a scan each
+        sorted(filter(gone, own.union(unnamed)))
+        if unnamed is not None and len(unnamed) <= FULL_SWEEP_VERSIONS
+        else None
+    )
     if doomed is None or len(doomed) > FULL_SWEEP_VERSIONS:
-        deleted = _sweep(lambda version: version <= issued and version not in alive)
+        deleted = _sweep(gone)
     else:
-        deleted = sum(_unlink_version(version, families) for version in sorted(doomed))
+        deleted = sum(_unlink_version(version, families) for version in doomed)
     redis.set(keys.swept_through(), issued)
     if own - keep:
         redis.srem(keys.versions(family), *(own - keep))
